@@ -1,0 +1,53 @@
+# Machine Learning in Particle Physics: the two commands are `make book` and `make test`.
+# `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mlpp-installed
+export MLPP_TIER ?= full
+# Quiet TensorFlow and keep every library on the CPU with two threads (the course's reference machine).
+export TF_CPP_MIN_LOG_LEVEL := 3
+export CUDA_VISIBLE_DEVICES :=
+export PYTHONHASHSEED := 0
+
+.PHONY: help venv data book test lab release grade clean-book clean-data
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  MLPP_TIER=fast|full (default full) picks dataset sizes and training lengths."
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlpp)" >/dev/null
+	touch $@
+
+venv: $(STAMP)  ## create .venv (Python 3.11) with the pinned course stack
+
+data: $(STAMP)  ## generate the datasets the lectures need for MLPP_TIER
+	$(BIN)/mlpp data generate --all --tier $(MLPP_TIER)
+
+book: data  ## set up, generate data, execute the lectures and build the site into _build/html
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	@echo; echo "The course site is built: open file://$(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)  ## the full test suite, in the fast tier
+	MLPP_TIER=fast $(BIN)/python -m pytest -p no:cacheprovider tests
+
+lab: $(STAMP)  ## JupyterLab on the course
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+
+release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
+	$(BIN)/mlpp release
+
+grade: $(STAMP)  ## grade a submission: make grade NB=path.ipynb EX=01_nn_recap
+	$(BIN)/mlpp grade $(NB) --exercise $(EX)
+
+clean-book:  ## remove the built site
+	rm -rf _build
+
+clean-data:  ## remove the generated-data cache
+	rm -rf datasets/cache

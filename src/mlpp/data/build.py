@@ -1,0 +1,167 @@
+"""Build a dataset from its card: chunks → executor → features → one verified HDF5 file.
+
+Chunks go through the ``concurrent.futures.Executor`` interface: a local process pool
+by default, or a Dask cluster's executor (``dask.distributed.Client.get_executor()``)
+when a scheduler address is given, so that generation at reference-dataset scale
+runs on an existing cluster with no change of code.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from mlpp import settings
+from mlpp.data import cache
+from mlpp.data.cards import Card, load_card
+from mlpp.data.dataset import CONSTITUENT_KEYS, JetDataset, read_h5, write_h5
+from mlpp.data.detector import DetectorModel
+from mlpp.data.features import FEATURE_NAMES, jet_features
+
+
+def dataset_path(name: str, tier: str | None = None) -> Path:
+    """Where the generated file of card ``name`` lives for ``tier``."""
+    return settings.cache_dir() / f"{name}-{settings.tier(tier)}.h5"
+
+
+def rebuild_hint(name: str, tier: str | None = None) -> str:
+    return f"rebuild it with 'mlpp data generate {name} --tier {settings.tier(tier)} --force'"
+
+
+def run_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int) -> dict[str, np.ndarray]:
+    """One work unit: generate the jets, then their high-level features (in the worker)."""
+    from mlpp.data.generate import generate_chunk
+
+    settings.limit_threads(1)
+    out = generate_chunk(card, class_index, chunk_index, n_jets)
+    t0 = time.perf_counter()
+    features = jet_features(out["pt"], out["eta"], out["phi"], out["e"], out["mask"], card.jets.R)
+    for column, name in ((0, "pt"), (1, "eta"), (3, "mass")):
+        features[:, FEATURE_NAMES.index(name)] = out["jet_p4"][:, column]
+    out["features"] = features
+    out["seconds"] = out["seconds"] + (time.perf_counter() - t0)
+    return out
+
+
+@contextmanager
+def open_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[cf.Executor]:
+    """A process pool (``workers`` processes) or, with ``scheduler``, a Dask executor."""
+    if scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ImportError("--scheduler needs dask.distributed: pip install 'distributed'") from None
+        client = Client(scheduler)
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+        return
+    n = workers or max(1, min(os.cpu_count() or 1, 8))
+    # spawn: a notebook may already hold TensorFlow or torch threads that must not be forked.
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for package in ("pythia8mc", "fastjet", "numpy", "awkward"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "missing"
+    found["python"] = platform.python_version()
+    return found
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="jet", disable=quiet, file=sys.stderr, smoothing=0.1)
+
+
+def build(name: str, tier: str | None = None, workers: int | None = None, scheduler: str | None = None,
+          force: bool = False, quiet: bool = False) -> Path:
+    """Generate card ``name`` for ``tier`` into the cache (skipped when a verified file exists).
+
+    Returns the path of the HDF5 file.
+    """
+    tier = settings.tier(tier)
+    card = load_card(name)
+    path = dataset_path(name, tier)
+    with cache.locked(path.with_name(f".{path.name}.lock")):
+        return _build_locked(card, path, tier, workers, scheduler, force, quiet)
+
+
+def _build_locked(card: Card, path: Path, tier: str, workers: int | None, scheduler: str | None,
+                  force: bool, quiet: bool) -> Path:
+    name = card.name
+    if path.exists() and not force:
+        entry = cache.verify(path, rebuild_hint(name, tier))
+        if entry.get("card_sha256") == card.sha256:
+            return path
+        if not quiet:
+            print(f"{path.name}: the card changed since it was generated; generating again", file=sys.stderr)
+    units = card.chunks(tier)
+    total = sum(n for _, _, n in units)
+    results: dict[tuple[int, int], dict] = {}
+    started = time.perf_counter()
+    with open_executor(workers, scheduler) as pool, _progress(total, f"{name} ({tier})", quiet) as bar:
+        futures = {pool.submit(run_chunk, card, ci, k, n): (ci, k) for ci, k, n in units}
+        for future in cf.as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.update(len(results[futures[future]]["label"]))
+    wall = time.perf_counter() - started
+    ordered = [results[(ci, k)] for ci, k, _ in units]
+    # Store in a seeded random order so that any slice (train/test split) mixes the classes.
+    perm = np.random.default_rng(card.seed).permutation(total)
+    data = JetDataset(
+        name=card.name,
+        class_names=card.class_names,
+        labels=np.concatenate([r["label"] for r in ordered])[perm].astype(np.int8),
+        jet=np.concatenate([r["jet_p4"] for r in ordered])[perm],
+        features=np.concatenate([r["features"] for r in ordered])[perm],
+        constituents={k: np.concatenate([r[k] for r in ordered])[perm] for k in CONSTITUENT_KEYS},
+        feature_names=list(FEATURE_NAMES),
+        meta={
+            "card": card.name, "card_sha256": card.sha256, "tier": tier, "seed": card.seed,
+            "R": card.jets.R, "events": int(sum(int(r["events"]) for r in ordered)),
+            "cpu_seconds": float(sum(float(r["seconds"]) for r in ordered)), "wall_seconds": wall,
+            "detector": DetectorModel().to_dict(), "versions": _versions(),
+        },
+    )
+    cache.write_atomic(path, lambda tmp: write_h5(tmp, data),
+                       meta={"card": card.name, "card_sha256": card.sha256, "tier": tier, "jets": total})
+    if not quiet:
+        print(f"{path}: {total} jets from {data.meta['events']} events in {wall:.0f} s", file=sys.stderr)
+    return path
+
+
+def load(name: str, tier: str | None = None, generate: bool = True, **build_options) -> JetDataset:
+    """The dataset of card ``name`` for ``tier``, generating it first if it is not cached.
+
+    The file's sha256 is checked against the cache manifest; a corrupt or partial file
+    raises :class:`mlpp.data.cache.CorruptCacheError` with the command that rebuilds it.
+    """
+    tier = settings.tier(tier)
+    path = dataset_path(name, tier)
+    if not path.exists():
+        if not generate:
+            raise FileNotFoundError(f"{path} does not exist: generate it with 'mlpp data generate {name} --tier {tier}'")
+        build(name, tier, **build_options)
+    entry = cache.verify(path, rebuild_hint(name, tier))
+    card = load_card(name)
+    if entry.get("card_sha256") != card.sha256:
+        if not generate:
+            raise cache.CorruptCacheError(f"{path} was generated from an older {name} card: {rebuild_hint(name, tier)}")
+        build(name, tier, force=True, **build_options)
+    return read_h5(path)

@@ -1,0 +1,134 @@
+"""Dataset cards: one YAML file per dataset in ``datasets/`` says how it is generated.
+
+A card fixes the process, √s, jet definition, truth-labelling rule, seed and the
+number of jets per class in each tier. The same card and seed always give the same
+arrays; the card's hash is stored with the generated file so that an edited card
+is noticed.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mlpp import settings
+
+TRUTH_RULES = ("any", "parton", "resonance")
+DAUGHTER_KINDS = {"b": (5,), "q": (1, 2, 3, 4)}
+
+
+class CardError(ValueError):
+    """A card is missing, unreadable or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One jet class of a card: its Pythia processes and its truth rule."""
+
+    name: str
+    label: int
+    settings: tuple[str, ...]
+    truth: dict
+
+
+@dataclass(frozen=True)
+class JetSpec:
+    algorithm: str
+    R: float
+    pt_min: float
+    pt_max: float
+    max_constituents: int
+    jets_per_event: int = 2
+    abs_eta_max: float | None = None
+    abs_rapidity_max: float | None = None
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    title: str
+    seed: int
+    ecm: float
+    settings: tuple[str, ...]
+    jets: JetSpec
+    classes: tuple[ClassSpec, ...]
+    sizes: dict[str, int]
+    chunk_jets: int
+    public: dict = field(default_factory=dict)
+    sha256: str = ""
+    path: str = ""
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+    def n_per_class(self, tier: str | None = None) -> int:
+        return int(self.sizes[settings.tier(tier)])
+
+    def chunks(self, tier: str | None = None) -> list[tuple[int, int, int]]:
+        """Work units ``(class_index, chunk_index, n_jets)``; independent of the worker count."""
+        n = self.n_per_class(tier)
+        units = []
+        for ci in range(len(self.classes)):
+            for k, start in enumerate(range(0, n, self.chunk_jets)):
+                units.append((ci, k, min(self.chunk_jets, n - start)))
+        return units
+
+
+def card_path(name: str) -> Path:
+    return settings.cards_dir() / f"{name}.yml"
+
+
+def available() -> list[str]:
+    """Names of the cards in ``datasets/``."""
+    return sorted(p.stem for p in settings.cards_dir().glob("*.yml"))
+
+
+def _require(raw: dict, key: str, where: str):
+    if key not in raw:
+        raise CardError(f"{where}: missing key '{key}'")
+    return raw[key]
+
+
+def load_card(name: str) -> Card:
+    """Read and check ``datasets/<name>.yml``."""
+    path = card_path(name)
+    if not path.exists():
+        raise CardError(f"no dataset card '{name}' (looked for {path}); known cards: {', '.join(available()) or 'none'}")
+    text = path.read_bytes()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise CardError(f"{path} is not valid YAML: {err}") from None
+    where = str(path)
+    gen = _require(raw, "generator", where)
+    jets_raw = dict(_require(raw, "jets", where))
+    jets = JetSpec(**jets_raw)
+    if jets.algorithm not in ("antikt", "kt", "cambridge"):
+        raise CardError(f"{where}: jets.algorithm must be antikt, kt or cambridge, not {jets.algorithm!r}")
+    if (jets.abs_eta_max is None) == (jets.abs_rapidity_max is None):
+        raise CardError(f"{where}: give exactly one of jets.abs_eta_max and jets.abs_rapidity_max")
+    classes = []
+    for i, c in enumerate(_require(raw, "classes", where)):
+        truth = dict(c.get("truth", {"rule": "any"}))
+        if truth.get("rule") not in TRUTH_RULES:
+            raise CardError(f"{where}: class {c.get('name')}: truth.rule must be one of {TRUTH_RULES}")
+        for kind in truth.get("contains", []):
+            if kind not in DAUGHTER_KINDS:
+                raise CardError(f"{where}: class {c['name']}: unknown daughter kind {kind!r} (use b or q)")
+        classes.append(ClassSpec(name=c["name"], label=int(c.get("label", i)),
+                                 settings=tuple(c.get("settings", [])), truth=truth))
+    if sorted(c.label for c in classes) != list(range(len(classes))):
+        raise CardError(f"{where}: class labels must be 0..{len(classes) - 1}")
+    sizes = {k: int(v) for k, v in _require(raw, "sizes", where).items()}
+    missing = [t for t in settings.TIERS if t not in sizes]
+    if missing:
+        raise CardError(f"{where}: sizes has no entry for tier(s) {missing}")
+    return Card(
+        name=raw.get("name", name), title=raw.get("title", name), seed=int(_require(raw, "seed", where)),
+        ecm=float(gen.get("eCM", 14000.0)), settings=tuple(gen.get("settings", [])), jets=jets,
+        classes=tuple(classes), sizes=sizes, chunk_jets=int(raw.get("chunk_jets", 500)),
+        public=dict(raw.get("public", {})), sha256=hashlib.sha256(text).hexdigest(), path=str(path),
+    )

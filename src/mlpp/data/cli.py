@@ -1,0 +1,85 @@
+"""``mlpp data``: generate, list and verify the course datasets."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mlpp import settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="generate, list and verify datasets",
+                                 description="Generate, list and verify the course datasets (datasets/*.yml).")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+
+    gen = sub.add_parser(
+        "generate", help="generate datasets into the cache",
+        description="Run Pythia 8 + detector + FastJet for the named cards and write "
+                    "$MLPP_DATA/<card>-<tier>.h5 (default datasets/cache). A verified file is reused.",
+        epilog="examples:\n  mlpp data generate --all --tier fast\n  mlpp data generate top --workers 8\n"
+               "  mlpp data generate top --tier full --scheduler tcp://scheduler:8786",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("names", nargs="*", metavar="CARD", help="card names (see 'mlpp data list')")
+    gen.add_argument("--all", action="store_true", help="every card in datasets/")
+    gen.add_argument("--tier", choices=settings.TIERS, default=None, help="sizes to generate (default: $MLPP_TIER or full)")
+    gen.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores, at most 8)")
+    gen.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                     help="run the chunks on an existing Dask cluster instead of local processes")
+    gen.add_argument("--force", action="store_true", help="regenerate even if a verified file exists")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_generate)
+
+    lst = sub.add_parser("list", help="cards, sizes and cache status")
+    lst.set_defaults(func=_list)
+
+    ver = sub.add_parser("verify", help="check every cached file against its sha256")
+    ver.set_defaults(func=_verify)
+    data.set_defaults(func=lambda args: data.print_help() or 2)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from mlpp.data import CardError, available, build
+
+    names = available() if args.all else args.names
+    if not names:
+        print("mlpp data generate: name one or more cards, or pass --all (cards: " + ", ".join(available()) + ")",
+              file=sys.stderr)
+        return 2
+    for name in names:
+        try:
+            build(name, args.tier, workers=args.workers, scheduler=args.scheduler, force=args.force, quiet=args.quiet)
+        except (CardError, ValueError, RuntimeError) as err:
+            print(f"mlpp data generate: {err}", file=sys.stderr)
+            return 1
+        print(f"{name}: ok")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from mlpp.data import available, dataset_path, load_card
+
+    print(f"{'card':8} {'classes':28} {'fast':>7} {'full':>7}  cached")
+    for name in available():
+        card = load_card(name)
+        cached = [t for t in settings.TIERS if dataset_path(name, t).exists()]
+        print(f"{name:8} {','.join(card.class_names):28} {card.sizes['fast']:>7} {card.sizes['full']:>7}  "
+              f"{' '.join(cached) or '-'}   {card.title}")
+    print(f"(jets per class; cache: {settings.cache_dir()})")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from mlpp.data import CorruptCacheError
+    from mlpp.data.build import rebuild_hint
+    from mlpp.data.cache import verify
+
+    bad = 0
+    for path in sorted(settings.cache_dir().glob("*.h5")):
+        name, _, tier = path.stem.rpartition("-")
+        try:
+            verify(path, rebuild_hint(name, tier))
+            print(f"ok       {path.name}")
+        except CorruptCacheError as err:
+            bad += 1
+            print(f"CORRUPT  {err}")
+    return 1 if bad else 0

@@ -1,0 +1,123 @@
+"""The in-memory jet dataset and its HDF5 file format."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mlpp.data.features import FEATURE_NAMES
+
+CONSTITUENT_KEYS = ("pt", "eta", "phi", "e", "charge", "pid_class", "mask")
+JET_COLUMNS = ("pt", "eta", "phi", "mass")
+
+
+@dataclass
+class JetDataset:
+    """Labelled jets with padded constituents.
+
+    Constituent arrays are (n_jets, max_constituents), pT-ordered, padded with zeros
+    where ``mask`` is false: ``pt``, ``e`` in GeV; ``eta``; ``phi`` within π of the jet
+    axis; ``charge``; ``pid_class`` (see :mod:`mlpp.data.detector`, -1 for padding).
+    ``jet`` is (n_jets, 4) = (pT [GeV], η, φ, mass [GeV]) of the clustered jet,
+    ``features`` (n_jets, n_features) named by ``feature_names``, ``labels`` (n_jets,).
+    """
+
+    name: str
+    class_names: list[str]
+    labels: np.ndarray
+    jet: np.ndarray
+    features: np.ndarray
+    constituents: dict[str, np.ndarray]
+    feature_names: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{c}: {n}" for c, n in zip(self.class_names, np.bincount(self.labels, minlength=len(self.class_names))))
+        return (f"JetDataset({self.name!r}, {len(self)} jets [{counts}], "
+                f"up to {self.max_constituents} constituents, {len(self.feature_names)} features)")
+
+    @property
+    def max_constituents(self) -> int:
+        return self.constituents["mask"].shape[1]
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.constituents["mask"]
+
+    def feature(self, name: str) -> np.ndarray:
+        """One high-level feature by name, e.g. ``"tau32_b1"``: (n_jets,)."""
+        try:
+            return self.features[:, self.feature_names.index(name)]
+        except ValueError:
+            raise KeyError(f"no feature {name!r}; known: {', '.join(self.feature_names)}") from None
+
+    def particles(self, columns: tuple[str, ...] = ("pt", "eta", "phi", "e")) -> np.ndarray:
+        """Constituents stacked as (n_jets, max_constituents, len(columns)) float32."""
+        return np.stack([self.constituents[c].astype(np.float32) for c in columns], axis=-1)
+
+    def images(self, npix: int = 40, half_width: float | None = None,
+               steps: tuple[str, ...] = ("center", "rotate", "flip", "normalize")) -> np.ndarray:
+        """Jet images (n_jets, npix, npix); see :mod:`mlpp.data.images` for the steps.
+
+        ``half_width`` defaults to 1.25 R of the card, so the whole jet fits.
+        """
+        from mlpp.data.images import jet_images
+
+        width = half_width if half_width is not None else 1.25 * float(self.meta.get("R", 0.8))
+        c = self.constituents
+        return jet_images(c["pt"], c["eta"], c["phi"], c["mask"], npix=npix, half_width=width, steps=steps)
+
+    def subset(self, index: np.ndarray | slice) -> "JetDataset":
+        """A new dataset with the jets at ``index`` (copies; the original is not changed)."""
+        return JetDataset(
+            name=self.name, class_names=list(self.class_names), labels=self.labels[index],
+            jet=self.jet[index], features=self.features[index],
+            constituents={k: v[index] for k, v in self.constituents.items()},
+            feature_names=list(self.feature_names), meta=dict(self.meta),
+        )
+
+    def split(self, fractions: tuple[float, ...] = (0.6, 0.2, 0.2)) -> tuple["JetDataset", ...]:
+        """Fixed train/validation/test split (jets are stored in a seeded random order)."""
+        if not np.isclose(sum(fractions), 1.0):
+            raise ValueError(f"split fractions must add up to 1, got {fractions}")
+        edges = np.round(np.cumsum((0.0,) + tuple(fractions)) * len(self)).astype(int)
+        return tuple(self.subset(slice(a, b)) for a, b in zip(edges[:-1], edges[1:]))
+
+
+def write_h5(path: Path, data: JetDataset) -> None:
+    """Write ``data`` to HDF5 (gzip-compressed constituents)."""
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.attrs["name"] = data.name
+        h5.attrs["class_names"] = json.dumps(data.class_names)
+        h5.attrs["feature_names"] = json.dumps(data.feature_names)
+        h5.attrs["meta"] = json.dumps(data.meta)
+        h5.create_dataset("labels", data=data.labels)
+        h5.create_dataset("jet", data=data.jet)
+        h5.create_dataset("features", data=data.features)
+        group = h5.create_group("constituents")
+        for key in CONSTITUENT_KEYS:
+            group.create_dataset(key, data=data.constituents[key], compression="gzip", compression_opts=1, shuffle=True)
+
+
+def read_h5(path: Path) -> JetDataset:
+    """Read a dataset written by :func:`write_h5`."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        return JetDataset(
+            name=str(h5.attrs["name"]),
+            class_names=json.loads(h5.attrs["class_names"]),
+            labels=h5["labels"][:].astype(np.int64),
+            jet=h5["jet"][:],
+            features=h5["features"][:],
+            constituents={k: h5["constituents"][k][:] for k in CONSTITUENT_KEYS},
+            feature_names=json.loads(h5.attrs["feature_names"]),
+            meta=json.loads(h5.attrs["meta"]),
+        )

@@ -1,0 +1,99 @@
+"""High-level jet features, after the hls4ml LHC jet dataset (arXiv:1804.06913).
+
+Conventions (stated here and on the book page ``book/datasets.md``):
+
+* Angles are ΔR² = Δy² + Δφ² with rapidity y; momentum fractions z_i = pT,i / Σ pT.
+* N-subjettiness τ_N^(β) (Thaler, Van Tilburg, arXiv:1011.2268): fastjet-contrib
+  ``NormalizedMeasure(β, R0 = jet R)`` with exclusive-kT axes, N = 1, 2, 3, for β = 1, 2.
+  τ21 = τ2/τ1 and τ32 = τ3/τ2.
+* Energy-correlation ratios (Larkoski, Salam, Thaler arXiv:1305.0007; Larkoski,
+  Moult, Neill arXiv:1409.6298; Moult, Necib, Thaler arXiv:1609.07483): fastjet-contrib
+  ``EnergyCorrelator`` values, normalised, pT measure: C1^(β) = e2^(β) (β = 0, 1, 2),
+  C2^(β) = e3 e1 / e2², D2^(β) = e3 / e2³, D2^(α=1, β), M2^(β), N2^(β) for β = 1, 2.
+  energyflow's EFP-based D2 is 0.75× and C2 1.5× these (ordered vs unordered tuples).
+* ``mass_mmdt``: mass after modified mass-drop / soft-drop grooming, β = 0, z_cut = 0.1,
+  on a Cambridge/Aachen reclustering (arXiv:1307.0007, arXiv:1402.2657).
+* ``zlogz`` = Σ z_i ln z_i, ``multiplicity`` = number of stored constituents.
+* Substructure uses the stored constituents (at most the card's ``max_constituents``,
+  the hardest ones); ``pt``, ``eta`` and ``mass`` are those of the clustered jet.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FEATURE_NAMES = (
+    "pt", "eta", "mass", "multiplicity", "zlogz",
+    "tau1_b1", "tau2_b1", "tau3_b1", "tau21_b1", "tau32_b1",
+    "tau1_b2", "tau2_b2", "tau3_b2", "tau21_b2", "tau32_b2",
+    "c1_b0", "c1_b1", "c1_b2", "c2_b1", "c2_b2", "d2_b1", "d2_b2",
+    "d2_a1_b1", "d2_a1_b2", "m2_b1", "m2_b2", "n2_b1", "n2_b2",
+    "mass_mmdt",
+)
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
+
+
+def jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray,
+                 mask: np.ndarray, R: float) -> np.ndarray:
+    """Features of ``FEATURE_NAMES`` for padded jets.
+
+    ``pts, etas, phis, es``: (n_jets, n_particles) constituents in GeV, with ``mask``
+    (n_jets, n_particles) true for real particles. Returns (n_jets, n_features) float32.
+    """
+    try:
+        import awkward as ak
+        import fastjet
+    except ImportError as err:  # pragma: no cover - the course pins both
+        raise ImportError(f"jet features need fastjet and awkward ({err}); run 'make venv'") from None
+
+    counts = mask.sum(axis=1)
+    flat = mask.ravel()
+    px = (pts * np.cos(phis)).ravel()[flat]
+    py = (pts * np.sin(phis)).ravel()[flat]
+    pz = (pts * np.sinh(etas)).ravel()[flat]
+    e = es.ravel()[flat]
+    events = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}, with_name="Momentum4D"), counts)
+    # Each jet becomes one "event", reclustered with C/A into one exclusive jet.
+    cs = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.cambridge_algorithm, 10.0))
+
+    out = {}
+    sum_px = (pts * np.cos(phis) * mask).sum(1)
+    sum_py = (pts * np.sin(phis) * mask).sum(1)
+    sum_pz = (pts * np.sinh(etas) * mask).sum(1)
+    sum_e = (es * mask).sum(1)
+    jet_pt = np.hypot(sum_px, sum_py)
+    out["pt"] = jet_pt
+    out["eta"] = np.arcsinh(_safe_ratio(sum_pz, jet_pt))
+    out["mass"] = np.sqrt(np.maximum(sum_e**2 - sum_px**2 - sum_py**2 - sum_pz**2, 0.0))
+    out["multiplicity"] = counts.astype(float)
+    scalar_pt = (pts * mask).sum(1, keepdims=True)
+    z = np.where(mask, pts / np.maximum(scalar_pt, 1e-12), 1.0)
+    out["zlogz"] = (z * np.log(z)).sum(1)
+
+    for beta in (1, 2):
+        taus = ak.to_numpy(cs.njettiness(njets=[1, 2, 3], axes_definition="KT_Axes",
+                                         beta=float(beta), R0=float(R)))
+        taus = np.asarray(taus, dtype=float).reshape(len(pts), 3)
+        for n in range(3):
+            out[f"tau{n + 1}_b{beta}"] = taus[:, n]
+        out[f"tau21_b{beta}"] = _safe_ratio(taus[:, 1], taus[:, 0])
+        out[f"tau32_b{beta}"] = _safe_ratio(taus[:, 2], taus[:, 1])
+
+    def ecf(func: str, beta: float, alpha: float = 0.0) -> np.ndarray:
+        values = cs.exclusive_jets_energy_correlator(njets=1, func=func, beta=beta, npoint=2,
+                                                     angles=-1, alpha=alpha)
+        return np.nan_to_num(np.asarray(ak.to_numpy(values), dtype=float))
+
+    for beta in (0, 1, 2):
+        out[f"c1_b{beta}"] = ecf("c1", float(beta))
+    for beta in (1, 2):
+        out[f"c2_b{beta}"] = ecf("c2", float(beta))
+        out[f"d2_b{beta}"] = ecf("d2", float(beta))
+        out[f"d2_a1_b{beta}"] = ecf("generalizedd2", float(beta), alpha=1.0)
+        out[f"m2_b{beta}"] = ecf("m2", float(beta))
+        out[f"n2_b{beta}"] = ecf("n2", float(beta))
+    groomed = cs.exclusive_jets_softdrop_grooming(njets=1, beta=0.0, symmetry_cut=0.1, R0=float(R))
+    out["mass_mmdt"] = np.asarray(ak.to_numpy(groomed.msoftdrop), dtype=float).reshape(-1)
+    return np.stack([out[name] for name in FEATURE_NAMES], axis=1).astype(np.float32)

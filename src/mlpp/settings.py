@@ -1,0 +1,63 @@
+"""Where the course keeps things and which tier it runs in.
+
+Two tiers share every notebook: ``fast`` (tests, CI, Binder: each notebook within
+2 minutes and 1.5 GB on 2 cores) and ``full`` (the website and the physics results).
+Only sample sizes and training lengths differ between them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TIERS = ("fast", "full")
+
+
+def repo_root() -> Path:
+    """The course checkout: the folder that holds ``datasets/`` and ``lectures/``."""
+    env = os.environ.get("MLPP_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "datasets").is_dir() and (parent / "pyproject.toml").is_file():
+            return parent
+    return Path.cwd()
+
+
+def tier(value: str | None = None) -> str:
+    """The active tier: ``value`` if given, else ``$MLPP_TIER``, else ``full``."""
+    chosen = (value or os.environ.get("MLPP_TIER") or "full").strip().lower()
+    if chosen not in TIERS:
+        raise ValueError(f"unknown tier {chosen!r}: set MLPP_TIER to one of {', '.join(TIERS)}")
+    return chosen
+
+
+def is_fast(value: str | None = None) -> bool:
+    """True in the fast tier (tests, CI, Binder)."""
+    return tier(value) == "fast"
+
+
+def cards_dir() -> Path:
+    """Folder of the dataset cards (``datasets/*.yml``)."""
+    return Path(os.environ.get("MLPP_CARDS", repo_root() / "datasets"))
+
+
+def cache_dir() -> Path:
+    """Folder of generated data: ``$MLPP_DATA`` or ``datasets/cache`` (ignored by git)."""
+    path = Path(os.environ.get("MLPP_DATA", repo_root() / "datasets" / "cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def limit_threads(n: int = 2) -> None:
+    """Pin numpy/torch/TensorFlow to ``n`` threads, the course's reference machine."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(n)
