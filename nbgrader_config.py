@@ -1,0 +1,32 @@
+"""nbgrader settings for the course (read by `nbgrader ...`, `mlpp release` and `mlpp grade`).
+
+Sources with solutions and hidden tests live in solutions/<ID>/<ID>.ipynb; the student
+release is generated into exercises/<ID>/. `mlpp release` and `mlpp grade` copy this file
+into a temporary course folder, so `root` below always means "the folder this file is in".
+Use those two commands rather than `nbgrader` itself: they leave no gradebook.db or
+release/ folder in the checkout and make the release byte-for-byte reproducible.
+"""
+import os
+
+c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+# Course layout: one folder per exercise, named like its notebook.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+# Never copy editor or interpreter droppings into a release or a grading run.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
+
+# Solutions: the region between the markers becomes the stub below.
+c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"
+c.ClearSolutions.end_solution_delimeter = "END SOLUTION"
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Hidden tests: removed from the release, restored from the source when grading.
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+c.ClearHiddenTests.enabled = True
+
+# Releases carry no outputs (the sources are committed without them anyway).
+c.ClearOutput.enabled = True

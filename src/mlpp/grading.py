@@ -1,0 +1,364 @@
+"""Autograde exercise notebooks with nbgrader, one at a time or a folder at once.
+
+    mlpp grade SUBMISSION.ipynb --exercise 01_nn_recap [--student NAME] [--json]
+    mlpp grade --batch DIR --exercise 01_nn_recap
+
+Grading happens in a temporary nbgrader course: the assignment is generated from
+``solutions/<ID>/`` (so the hidden tests come from the source, whatever the student did
+to the test cells), the submission goes to ``submitted/<student>/<ID>/<ID>.ipynb`` and
+``nbgrader autograde`` runs it on a fresh kernel, ``timeout`` seconds per cell at most,
+with the caller's ``MLPP_TIER``. A batch keeps its gradebook in ``grading/gradebook.db``
+and writes ``grading/grades.csv`` (both ignored by git).
+
+Before nbgrader sees a file it is checked, so that a student gets one clear line
+instead of a traceback: missing file, not a notebook, broken JSON, another exercise.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlpp.release import (
+    SOURCE_DIR, CourseError, config_path, exercise_ids, last_error_line, make_course,
+    read_notebook, run_nbgrader, unknown_exercise_message,
+)
+from mlpp.settings import repo_root
+
+DEFAULT_TIMEOUT = 600  # seconds per cell
+GRADING_DIR = "grading"
+REDOWNLOAD = "re-download it from JupyterLab with File > Download"
+
+
+class GradingError(CourseError):
+    """A submission cannot be graded; the message is one line meant for the student."""
+
+
+@dataclass(frozen=True)
+class PartScore:
+    """Points for one autograded cell (its nbgrader grade id)."""
+
+    name: str
+    score: float
+    max_score: float
+    needs_manual_grade: bool = False
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """Score of one submission; ``parts`` follow the order of the notebook."""
+
+    exercise: str
+    student: str
+    score: float
+    max_score: float
+    parts: list[PartScore] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form: exercise, student, score, max_score, parts."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Grades of a folder of submissions; ``errors`` maps a file to its one-line problem."""
+
+    exercise: str
+    results: dict[str, GradeResult]
+    errors: dict[str, str]
+    csv_path: Path | None = None
+
+
+# --- checks before grading ------------------------------------------------------------
+
+def graded_ids(nb: dict[str, Any]) -> list[str]:
+    """nbgrader grade ids of the answer and test cells of a notebook, in order."""
+    ids = []
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if isinstance(meta, dict) and (meta.get("grade") or meta.get("solution") or meta.get("task")):
+            ids.append(str(meta.get("grade_id", "")))
+    return ids
+
+
+def load_submission(path: Path | str) -> dict[str, Any]:
+    """Read a submitted notebook, or raise :class:`GradingError` with one line that says why not."""
+    path = Path(path)
+    if not path.exists():
+        raise GradingError(f"{path} does not exist")
+    if path.is_dir():
+        raise GradingError(f"{path} is a folder, not a notebook (use --batch to grade a folder)")
+    if path.suffix != ".ipynb":
+        raise GradingError(f"{path} is not a notebook (.ipynb file): {REDOWNLOAD}")
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise GradingError(
+            f"{path} is not a valid notebook (invalid JSON at line {err.lineno}): {REDOWNLOAD}") from None
+    except UnicodeDecodeError:
+        raise GradingError(f"{path} is not a valid notebook (not UTF-8 text): {REDOWNLOAD}") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or nb.get("nbformat") != 4:
+        raise GradingError(f"{path} is not a valid notebook (no nbformat 4 'cells' list): {REDOWNLOAD}")
+    return nb
+
+
+def check_exercise(path: Path | str, nb: dict[str, Any], exercise: str, source_root: Path) -> None:
+    """Raise :class:`GradingError` unless ``nb`` is a notebook of ``exercise``.
+
+    Compares the nbgrader grade ids of the submission with those of every source: the
+    submission must share more ids with its own exercise than with any other.
+    """
+    submitted = set(graded_ids(nb))
+    overlaps = {
+        other: len(submitted & set(graded_ids(read_notebook(source_notebook(other, source_root)))))
+        for other in exercise_ids(source_root)
+    }
+    best = max(overlaps, key=lambda e: (overlaps[e], e == exercise))
+    if overlaps[best] > overlaps[exercise]:
+        raise GradingError(f"{path} looks like exercise {best}, not {exercise}")
+    if overlaps[exercise] == 0:
+        raise GradingError(
+            f"{path} has none of the graded cells of exercise {exercise}: "
+            f"start from exercises/{exercise}/{exercise}.ipynb, or {REDOWNLOAD}")
+
+
+def source_notebook(exercise: str, source_root: Path | str | None = None) -> Path:
+    """``solutions/<ID>/<ID>.ipynb``, or :class:`GradingError` listing the known exercises."""
+    root = Path(source_root or repo_root())
+    known = exercise_ids(root)
+    if exercise not in known:
+        raise GradingError(unknown_exercise_message(exercise, known))
+    return root / SOURCE_DIR / exercise / f"{exercise}.ipynb"
+
+
+def student_from_name(name: str) -> str:
+    """A student id nbgrader can use as a folder name (letters, digits, ``._@+-``)."""
+    return re.sub(r"[^A-Za-z0-9._@+-]+", "_", name).strip("._") or "student"
+
+
+# --- grading --------------------------------------------------------------------------
+
+def _autograde(
+    submissions: dict[str, Path],
+    exercise: str,
+    source_root: Path,
+    *,
+    timeout: int,
+    db_url: str | None = None,
+    verbose: bool = False,
+) -> tuple[dict[str, GradeResult], dict[str, str]]:
+    """Grade checked submissions ``{student: notebook}`` in one nbgrader run."""
+    source_ids = graded_ids(read_notebook(source_notebook(exercise, source_root)))
+    order = {name: i for i, name in enumerate(source_ids)}
+    results, errors = {}, {}
+    with tempfile.TemporaryDirectory(prefix="mlpp-grade-") as tmp:
+        course = Path(tmp)
+        make_course(course, [source_root / SOURCE_DIR / exercise], config_path(source_root))
+        for student, path in submissions.items():
+            dest = course / "submitted" / student / exercise / f"{exercise}.ipynb"
+            dest.parent.mkdir(parents=True)
+            shutil.copyfile(path, dest)
+        job = {"generate": [exercise], "timeout": timeout, "db_url": db_url,
+               "autograde": {"exercise": exercise, "students": list(submissions)}}
+        outcome = run_nbgrader(course, job, verbose=verbose)
+    generated = outcome["generate"][exercise]
+    if not generated["success"]:
+        raise GradingError(f"nbgrader could not generate {exercise}: {last_error_line(generated)}")
+    for student, path in submissions.items():
+        graded = outcome["autograde"].get(student, {})
+        if not graded.get("success") or student not in outcome["grades"]:
+            errors[student] = f"{path}: nbgrader could not grade it: {last_error_line(graded)}"
+            continue
+        parts = sorted(
+            (PartScore(g["name"], float(g["score"] or 0), float(g["max_score"] or 0), g["needs_manual_grade"])
+             for g in outcome["grades"][student]),
+            key=lambda p: order.get(p.name, len(order)),
+        )
+        results[student] = GradeResult(
+            exercise, student, sum(p.score for p in parts), sum(p.max_score for p in parts), parts)
+    return results, errors
+
+
+def grade_notebook(
+    path: Path | str,
+    exercise: str,
+    student: str = "student",
+    source_root: Path | str | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    *,
+    verbose: bool = False,
+) -> GradeResult:
+    """Autograde one submitted notebook against ``solutions/<exercise>/`` (hidden tests included).
+
+    Runs in a temporary course folder: nothing is written under ``source_root``.
+    Raises :class:`GradingError` (one-line message) for a file that cannot be graded.
+    """
+    root = Path(source_root or repo_root())
+    source_notebook(exercise, root)
+    check_exercise(path, load_submission(path), exercise, root)
+    student = student_from_name(student)
+    results, errors = _autograde({student: Path(path)}, exercise, root, timeout=timeout, verbose=verbose)
+    if errors:
+        raise GradingError(errors[student])
+    return results[student]
+
+
+def find_submissions(directory: Path | str, exercise: str) -> dict[str, Path]:
+    """``{student: notebook}`` in a folder: ``DIR/<student>.ipynb`` or ``DIR/<student>/<ID>.ipynb``."""
+    directory = Path(directory)
+    found = {}
+    for path in sorted(directory.glob("*.ipynb")):
+        found[student_from_name(path.stem)] = path
+    for path in sorted(directory.glob(f"*/{exercise}.ipynb")):
+        if path.parent.name != ".ipynb_checkpoints":
+            found[student_from_name(path.parent.name)] = path
+    return found
+
+
+def grade_batch(
+    directory: Path | str,
+    exercise: str,
+    *,
+    source_root: Path | str | None = None,
+    db_path: Path | str | None = None,
+    csv_path: Path | str | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    verbose: bool = False,
+) -> BatchResult:
+    """Grade every submission in ``directory`` into a gradebook and a CSV file.
+
+    Defaults: ``<source_root>/grading/gradebook.db`` and ``<source_root>/grading/grades.csv``.
+    A file that cannot be graded lands in ``errors`` and the others go on. The CSV has
+    one row per graded student: student, score, max_score, then one column per part.
+    """
+    root = Path(source_root or repo_root())
+    source_notebook(exercise, root)
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise GradingError(f"{directory} is not a folder of submissions")
+    db_path = Path(db_path) if db_path else root / GRADING_DIR / "gradebook.db"
+    csv_path = Path(csv_path) if csv_path else root / GRADING_DIR / "grades.csv"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+
+    submissions, errors = {}, {}
+    for student, path in find_submissions(directory, exercise).items():
+        try:
+            check_exercise(path, load_submission(path), exercise, root)
+        except GradingError as err:
+            errors[student] = str(err)
+        else:
+            submissions[student] = path
+    results: dict[str, GradeResult] = {}
+    if submissions:
+        results, failed = _autograde(submissions, exercise, root, timeout=timeout,
+                                     db_url=f"sqlite:///{db_path.resolve()}", verbose=verbose)
+        errors.update(failed)
+    if results:
+        write_grades_csv(list(results.values()), csv_path)
+    return BatchResult(exercise, dict(sorted(results.items())), dict(sorted(errors.items())),
+                       csv_path if results else None)
+
+
+def write_grades_csv(results: list[GradeResult], path: Path | str) -> None:
+    """One row per student: student, score, max_score, then each part's score."""
+    parts = [p.name for p in results[0].parts] if results else []
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "score", "max_score", *parts])
+        for r in sorted(results, key=lambda r: r.student):
+            scores = {p.name: p.score for p in r.parts}
+            points = [f"{scores.get(name, 0):g}" for name in parts]
+            writer.writerow([r.student, f"{r.score:g}", f"{r.max_score:g}", *points])
+
+
+def format_result(result: GradeResult) -> str:
+    """A per-part table with the total, for the terminal."""
+    width = max([len("total")] + [len(p.name) for p in result.parts])
+    lines = [f"{result.exercise} ({result.student})", f"  {'part':<{width}}  {'score':>6}  {'max':>6}"]
+    for p in result.parts:
+        note = "  (needs manual grading)" if p.needs_manual_grade else ""
+        lines.append(f"  {p.name:<{width}}  {p.score:>6g}  {p.max_score:>6g}{note}")
+    lines.append(f"  {'total':<{width}}  {result.score:>6g}  {result.max_score:>6g}")
+    return "\n".join(lines)
+
+
+def format_batch(batch: BatchResult) -> str:
+    """One line per graded student: score, max score and the points of each part."""
+    results = sorted(batch.results.values(), key=lambda r: r.student)
+    names = [p.name for p in results[0].parts] if results else []
+    width = max([len("student")] + [len(r.student) for r in results])
+    lines = [f"{'student':<{width}}  {'score':>6}  {'max':>6}  " + "  ".join(names)]
+    for r in results:
+        scores = {p.name: p.score for p in r.parts}
+        cells = "  ".join(f"{scores.get(n, 0):>{len(n)}g}" for n in names)
+        lines.append(f"{r.student:<{width}}  {r.score:>6g}  {r.max_score:>6g}  {cells}")
+    return "\n".join(lines)
+
+
+# --- command line ---------------------------------------------------------------------
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mlpp grade``."""
+    parser = subparsers.add_parser(
+        "grade",
+        help="autograde a submitted notebook (or a folder of them) with nbgrader",
+        description="Autograde an exercise notebook with nbgrader (hidden tests included)\n"
+                    "and print the points per part and the total.",
+        epilog="examples:\n"
+               "  mlpp grade my_01_nn_recap.ipynb --exercise 01_nn_recap\n"
+               "  mlpp grade --batch submissions/ --exercise 01_nn_recap   "
+               "(-> grading/grades.csv)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("submission", nargs="?", metavar="SUBMISSION.ipynb", help="the notebook to grade")
+    parser.add_argument("--exercise", required=True, metavar="ID", help="exercise ID, a folder of solutions/")
+    parser.add_argument("--batch", metavar="DIR", type=Path,
+                        help="grade DIR/<student>.ipynb or DIR/<student>/<ID>.ipynb into grading/")
+    parser.add_argument("--student", default="student", metavar="NAME", help="student name for a single notebook")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="S",
+                        help=f"seconds a cell may run (default {DEFAULT_TIMEOUT})")
+    parser.add_argument("--verbose", action="store_true", help="show nbgrader's log")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if (args.submission is None) == (args.batch is None):
+        print("mlpp grade: give either SUBMISSION.ipynb or --batch DIR", file=sys.stderr)
+        return 2
+    try:
+        if args.batch is not None:
+            return _main_batch(args)
+        result = grade_notebook(args.submission, args.exercise, args.student,
+                                timeout=args.timeout, verbose=args.verbose)
+    except CourseError as err:
+        print(f"mlpp grade: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_dict()) if args.json else format_result(result))
+    return 0
+
+
+def _main_batch(args: argparse.Namespace) -> int:
+    batch = grade_batch(args.batch, args.exercise, timeout=args.timeout, verbose=args.verbose)
+    for student, message in batch.errors.items():
+        print(f"mlpp grade: {student}: {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"exercise": batch.exercise,
+                          "results": [r.to_dict() for r in batch.results.values()],
+                          "errors": batch.errors}))
+    else:
+        print(format_batch(batch))
+        if batch.csv_path:
+            print(f"{len(batch.results)} graded, {len(batch.errors)} failed: wrote {batch.csv_path}")
+        else:
+            print(f"0 graded, {len(batch.errors)} failed")
+    return 1 if batch.errors else 0
