@@ -28,6 +28,15 @@ from mlpp.data.detector import DetectorModel
 from mlpp.data.features import FEATURE_NAMES, jet_features
 
 
+# Bump when the generator, the detector or the features change what they write:
+# cached files made by another version are then regenerated, never silently reused.
+GENERATOR_VERSION = 2
+
+
+def _fingerprint(card: Card) -> str:
+    return f"{card.sha256}:v{GENERATOR_VERSION}"
+
+
 def dataset_path(name: str, tier: str | None = None) -> Path:
     """Where the generated file of card ``name`` lives for ``tier``."""
     return settings.cache_dir() / f"{name}-{settings.tier(tier)}.h5"
@@ -107,10 +116,11 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
     name = card.name
     if path.exists() and not force:
         entry = cache.verify(path, rebuild_hint(name, tier))
-        if entry.get("card_sha256") == card.sha256:
+        if entry.get("fingerprint") == _fingerprint(card):
             return path
         if not quiet:
-            print(f"{path.name}: the card changed since it was generated; generating again", file=sys.stderr)
+            print(f"{path.name}: the card or the generator changed since it was made; generating again",
+                  file=sys.stderr)
     units = card.chunks(tier)
     total = sum(n for _, _, n in units)
     results: dict[tuple[int, int], dict] = {}
@@ -133,14 +143,16 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
         constituents={k: np.concatenate([r[k] for r in ordered])[perm] for k in CONSTITUENT_KEYS},
         feature_names=list(FEATURE_NAMES),
         meta={
-            "card": card.name, "card_sha256": card.sha256, "tier": tier, "seed": card.seed,
+            "card": card.name, "card_sha256": card.sha256, "generator_version": GENERATOR_VERSION,
+            "tier": tier, "seed": card.seed,
             "R": card.jets.R, "events": int(sum(int(r["events"]) for r in ordered)),
             "cpu_seconds": float(sum(float(r["seconds"]) for r in ordered)), "wall_seconds": wall,
             "detector": DetectorModel().to_dict(), "versions": _versions(),
         },
     )
     cache.write_atomic(path, lambda tmp: write_h5(tmp, data),
-                       meta={"card": card.name, "card_sha256": card.sha256, "tier": tier, "jets": total})
+                       meta={"card": card.name, "card_sha256": card.sha256, "fingerprint": _fingerprint(card),
+                             "tier": tier, "jets": total})
     if not quiet:
         print(f"{path}: {total} jets from {data.meta['events']} events in {wall:.0f} s", file=sys.stderr)
     return path
@@ -159,9 +171,9 @@ def load(name: str, tier: str | None = None, generate: bool = True, **build_opti
             raise FileNotFoundError(f"{path} does not exist: generate it with 'mlpp data generate {name} --tier {tier}'")
         build(name, tier, **build_options)
     entry = cache.verify(path, rebuild_hint(name, tier))
-    card = load_card(name)
-    if entry.get("card_sha256") != card.sha256:
+    if entry.get("fingerprint") != _fingerprint(load_card(name)):
         if not generate:
-            raise cache.CorruptCacheError(f"{path} was generated from an older {name} card: {rebuild_hint(name, tier)}")
-        build(name, tier, force=True, **build_options)
+            raise cache.CorruptCacheError(
+                f"{path} was made from another version of the {name} card or generator: {rebuild_hint(name, tier)}")
+        build(name, tier, **build_options)
     return read_h5(path)

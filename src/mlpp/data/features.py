@@ -48,6 +48,9 @@ def jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.nda
     except ImportError as err:  # pragma: no cover - the course pins both
         raise ImportError(f"jet features need fastjet and awkward ({err}); run 'make venv'") from None
 
+    # float64 throughout: a jet mass is a difference of large squares.
+    pts, etas, phis, es = (np.asarray(a, dtype=np.float64) for a in (pts, etas, phis, es))
+    mask = np.asarray(mask, dtype=bool)
     counts = mask.sum(axis=1)
     flat = mask.ravel()
     px = (pts * np.cos(phis)).ravel()[flat]
@@ -81,19 +84,30 @@ def jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.nda
         out[f"tau21_b{beta}"] = _safe_ratio(taus[:, 1], taus[:, 0])
         out[f"tau32_b{beta}"] = _safe_ratio(taus[:, 2], taus[:, 1])
 
-    def ecf(func: str, beta: float, alpha: float = 0.0) -> np.ndarray:
-        values = cs.exclusive_jets_energy_correlator(njets=1, func=func, beta=beta, npoint=2,
-                                                     angles=-1, alpha=alpha)
+    def ecf(beta: float, npoint: int, angles: int = -1) -> np.ndarray:
+        """Normalised generalised ECF ``angles``e``npoint``^(β) (angles = -1: all angles)."""
+        values = cs.exclusive_jets_energy_correlator(njets=1, func="generalized", beta=beta, npoint=npoint,
+                                                     angles=angles)
         return np.nan_to_num(np.asarray(ak.to_numpy(values), dtype=float))
 
+    # Every ratio is built from a few correlators, each computed once
+    # (checked against fastjet-contrib's C2, D2, N2, M2 and generalised D2 classes in the tests).
+    e2 = {beta: ecf(float(beta), 2) for beta in (0, 1, 2)}
     for beta in (0, 1, 2):
-        out[f"c1_b{beta}"] = ecf("c1", float(beta))
+        out[f"c1_b{beta}"] = e2[beta]
     for beta in (1, 2):
-        out[f"c2_b{beta}"] = ecf("c2", float(beta))
-        out[f"d2_b{beta}"] = ecf("d2", float(beta))
-        out[f"d2_a1_b{beta}"] = ecf("generalizedd2", float(beta), alpha=1.0)
-        out[f"m2_b{beta}"] = ecf("m2", float(beta))
-        out[f"n2_b{beta}"] = ecf("n2", float(beta))
+        e3 = ecf(float(beta), 3)
+        e3_min2 = ecf(float(beta), 3, angles=2)   # 2e3: the two smallest angles
+        e3_min1 = ecf(float(beta), 3, angles=1)   # 1e3: the smallest angle
+        out[f"c2_b{beta}"] = _safe_ratio(e3, e2[beta] ** 2)
+        out[f"d2_b{beta}"] = _safe_ratio(e3, e2[beta] ** 3)
+        out[f"m2_b{beta}"] = _safe_ratio(e3_min1, e2[beta])
+        out[f"n2_b{beta}"] = _safe_ratio(e3_min2, e2[beta] ** 2)
+        if beta == 1:
+            e3_alpha1 = e3
+    for beta in (1, 2):
+        # D2^(α, β) = e3^(α) / (e2^(β))^(3α/β), here with α = 1.
+        out[f"d2_a1_b{beta}"] = _safe_ratio(e3_alpha1, e2[beta] ** (3.0 / beta))
     groomed = cs.exclusive_jets_softdrop_grooming(njets=1, beta=0.0, symmetry_cut=0.1, R0=float(R))
     out["mass_mmdt"] = np.asarray(ak.to_numpy(groomed.msoftdrop), dtype=float).reshape(-1)
     return np.stack([out[name] for name in FEATURE_NAMES], axis=1).astype(np.float32)

@@ -16,6 +16,7 @@ from mlpp.data.cards import DAUGHTER_KINDS, Card
 from mlpp.data.detector import NEUTRINOS, DetectorModel, apply_detector
 
 EVENTS_PER_BATCH = 100
+MAX_EVENTS_PER_BATCH = 400
 MAX_EVENTS_PER_JET = 200  # a class that keeps fewer than 1 jet in 200 events is a broken card
 
 
@@ -104,6 +105,15 @@ def _truth_ok(rule: dict, jet_y: float, jet_phi: float, R: float, partons: dict)
     return needed.count("q") <= np.count_nonzero(light)
 
 
+def _next_batch_size(missing_jets: int, kept_jets: int, events: int) -> int:
+    """Events to ask Pythia for next: large batches amortise the per-batch cost, and the
+    efficiency seen so far keeps the last batch from overshooting much."""
+    if kept_jets == 0:
+        return EVENTS_PER_BATCH
+    needed = int(np.ceil(1.05 * missing_jets * events / kept_jets)) + 5
+    return int(np.clip(needed, 10, MAX_EVENTS_PER_BATCH))
+
+
 def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
                    detector: DetectorModel = DetectorModel()) -> dict[str, np.ndarray]:
     """Generate ``n_jets`` labelled jets of one class of ``card``.
@@ -132,7 +142,7 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         if n_events > MAX_EVENTS_PER_JET * max(n_jets, 10):
             raise RuntimeError(f"card {card.name}, class {cls.name}: only {len(kept)} jets in {n_events} "
                                "events; check the pT window and the truth rule")
-        batch = pythia.nextBatch(EVENTS_PER_BATCH)
+        batch = pythia.nextBatch(_next_batch_size(n_jets - len(kept), len(kept), n_events))
         n_events += len(batch)
         prt = batch.prt
         counts = ak.to_numpy(ak.num(prt))
@@ -144,8 +154,11 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         e = ak.to_numpy(ak.flatten(prt.p.e))
         event_of = np.repeat(np.arange(len(counts)), counts)
 
-        visible = (status > 0) & ~np.isin(np.abs(ids), NEUTRINOS)
+        visible = np.flatnonzero((status > 0) & ~np.isin(np.abs(ids), NEUTRINOS))
         pt, eta, phi = _kinematics(px[visible], py[visible], pz[visible], e[visible])
+        # Beyond the calorimeters nothing is seen: skip those particles before drawing random numbers.
+        covered = np.abs(eta) < detector.calo_abs_eta
+        visible, pt, eta, phi = visible[covered], pt[covered], eta[covered], phi[covered]
         seen = apply_detector(pt, eta, phi, ids[visible], charge_of(ids[visible]), rng, detector)
         seen_events = event_of[visible][seen["index"]]
         seen_counts = np.bincount(seen_events, minlength=len(counts))
@@ -156,37 +169,45 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         cs = fastjet.ClusterSequence(particles, jet_def)
         jets = cs.inclusive_jets(min_pt=0.5 * spec.pt_min)
         cons_index = cs.constituent_index(min_pt=0.5 * spec.pt_min)
+        # Flatten once per batch: indexing awkward arrays event by event costs more than Pythia.
+        jets_per_event = ak.to_numpy(ak.num(jets))
+        jet_start = np.concatenate([[0], np.cumsum(jets_per_event)])
+        jpx, jpy, jpz, je = (ak.to_numpy(ak.flatten(getattr(jets, c))) for c in ("px", "py", "pz", "E"))
+        n_cons = ak.to_numpy(ak.flatten(ak.num(cons_index, axis=2)))
+        cons_start = np.concatenate([[0], np.cumsum(n_cons)])
+        cons_flat = ak.to_numpy(ak.flatten(cons_index, axis=None))
         offsets = np.concatenate([[0], np.cumsum(seen_counts)])
+        jpt = np.hypot(jpx, jpy)
+        jeta = np.arcsinh(np.divide(jpz, jpt, out=np.zeros_like(jpz), where=jpt > 0))
+        jy = 0.5 * np.log(np.maximum(je + jpz, 1e-12) / np.maximum(je - jpz, 1e-12))
+        jphi = np.arctan2(jpy, jpx)
+        in_window = (jpt >= spec.pt_min) & (jpt < spec.pt_max)
+        if spec.abs_eta_max is not None:
+            in_window &= np.abs(jeta) < spec.abs_eta_max
+        if spec.abs_rapidity_max is not None:
+            in_window &= np.abs(jy) < spec.abs_rapidity_max
 
-        hard = (np.abs(status) == 22) | (np.abs(status) == 23)
+        hard_idx = np.flatnonzero((np.abs(status) == 22) | (np.abs(status) == 23))
+        hard_start = np.searchsorted(event_of[hard_idx], np.arange(len(counts) + 1))
+        _, _, hphi_all = _kinematics(px[hard_idx], py[hard_idx], pz[hard_idx], e[hard_idx])
+        he, hpz = e[hard_idx], pz[hard_idx]
+        hy_all = 0.5 * np.log(np.maximum(he + hpz, 1e-12) / np.maximum(he - hpz, 1e-12))
         for iev in range(len(counts)):
-            jpx = ak.to_numpy(jets.px[iev]); jpy = ak.to_numpy(jets.py[iev])
-            jpz = ak.to_numpy(jets.pz[iev]); je = ak.to_numpy(jets.E[iev])
-            if len(jpx) == 0:
+            first, last = jet_start[iev], jet_start[iev + 1]
+            if first == last:
                 continue
-            jpt = np.hypot(jpx, jpy)
-            order = np.argsort(-jpt, kind="stable")[: spec.jets_per_event]
-            mask_ev = (event_of == iev) & hard
-            partons = None
-            for j in order:
-                y = 0.5 * np.log((je[j] + jpz[j]) / (je[j] - jpz[j]))
-                eta_j = np.arcsinh(jpz[j] / jpt[j])
-                if not (spec.pt_min <= jpt[j] < spec.pt_max):
+            # inclusive_jets is not sorted: take the leading ones by pT.
+            leading = first + np.argsort(-jpt[first:last], kind="stable")[: spec.jets_per_event]
+            leading = leading[in_window[leading]]
+            if len(leading) == 0:
+                continue
+            h = slice(hard_start[iev], hard_start[iev + 1])
+            partons = {"id": ids[hard_idx[h]], "status": status[hard_idx[h]], "y": hy_all[h], "phi": hphi_all[h]}
+            for j in leading:
+                if not _truth_ok(cls.truth, jy[j], jphi[j], spec.R, partons):
                     continue
-                if spec.abs_eta_max is not None and abs(eta_j) >= spec.abs_eta_max:
-                    continue
-                if spec.abs_rapidity_max is not None and abs(y) >= spec.abs_rapidity_max:
-                    continue
-                if partons is None:
-                    hpt, heta, hphi = _kinematics(px[mask_ev], py[mask_ev], pz[mask_ev], e[mask_ev])
-                    he, hpz = e[mask_ev], pz[mask_ev]
-                    hy = 0.5 * np.log(np.maximum(he + hpz, 1e-12) / np.maximum(he - hpz, 1e-12))
-                    partons = {"id": ids[mask_ev], "status": status[mask_ev], "y": hy, "phi": hphi}
-                jphi = np.arctan2(jpy[j], jpx[j])
-                if not _truth_ok(cls.truth, y, jphi, spec.R, partons):
-                    continue
-                idx = ak.to_numpy(cons_index[iev][j]) + offsets[iev]
-                kept.append(_pack_jet(seen, idx, P, (jpt[j], eta_j, jphi, je[j], jpx[j], jpy[j], jpz[j])))
+                idx = cons_flat[cons_start[j]:cons_start[j + 1]] + offsets[iev]
+                kept.append(_pack_jet(seen, idx, P, (jpt[j], jeta[j], jphi[j], je[j], jpx[j], jpy[j], jpz[j])))
                 if len(kept) == n_jets:
                     break
             if len(kept) == n_jets:

@@ -1,0 +1,46 @@
+"""Shared fixtures: the fast-tier datasets and a private cache for tests that write."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLPP_TIER", "fast")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def jets5():
+    """The fast-tier jets5 dataset (generated on first use, about a minute on 2 cores)."""
+    from mlpp import data
+
+    return data.load("jets5", "fast")
+
+
+@pytest.fixture(scope="session")
+def top():
+    """The fast-tier top-vs-QCD dataset."""
+    from mlpp import data
+
+    return data.load("top", "fast")
+
+
+@pytest.fixture()
+def tiny_cards(tmp_path, monkeypatch):
+    """A private cards folder and cache with a 'tiny' copy of the top card (40 jets per class)."""
+    import yaml
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    raw = yaml.safe_load((REPO / "datasets" / "top.yml").read_text())
+    raw.update(name="tiny", sizes={"fast": 40, "full": 80}, chunk_jets=20)
+    (cards / "tiny.yml").write_text(yaml.safe_dump(raw))
+    shutil.copy(REPO / "datasets" / "qg.yml", cards / "qg.yml")
+    monkeypatch.setenv("MLPP_CARDS", str(cards))
+    monkeypatch.setenv("MLPP_DATA", str(tmp_path / "cache"))
+    return cards

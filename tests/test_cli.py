@@ -1,0 +1,55 @@
+"""The mlpp command line: help that helps, one-line errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mlpp.cli import main
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("data", "grade", "release"):
+        assert command in out
+
+
+def test_generate_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "generate", "--help"])
+    out = capsys.readouterr().out
+    assert "--scheduler" in out and "--workers" in out and "examples:" in out
+
+
+def test_generate_without_names_explains(capsys):
+    assert main(["data", "generate"]) == 2
+    assert "pass --all" in capsys.readouterr().err
+
+
+def test_unknown_card_is_one_line(capsys, tiny_cards):
+    assert main(["data", "generate", "nope", "--tier", "fast"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no dataset card 'nope'" in err
+
+
+def test_list_shows_cards_and_sizes(capsys, tiny_cards):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "qg" in out and "40" in out
+
+
+def test_verify_reports_a_corrupt_file(capsys, tiny_cards, tmp_path):
+    from mlpp.settings import cache_dir
+
+    (cache_dir() / "tiny-fast.h5").write_bytes(b"nonsense")
+    assert main(["data", "verify"]) == 1
+    assert "CORRUPT" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "mlpp.cli", "data", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "generate" in result.stdout

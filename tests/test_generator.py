@@ -1,0 +1,150 @@
+"""The generator: cards, determinism, and the physics the lectures rely on."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from mlpp.data import CardError, load_card
+from mlpp.data.cards import available
+from mlpp.data.dataset import read_h5
+from mlpp.data.generate import chunk_seed, generate_chunk
+
+
+def _peak(values: np.ndarray, lo: float, hi: float, width: float = 5.0) -> float:
+    counts, edges = np.histogram(values, bins=np.arange(lo, hi + width, width))
+    return float(edges[np.argmax(counts)] + width / 2)
+
+
+# --- cards --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["jets5", "top", "qg"])
+def test_course_cards_load(name):
+    card = load_card(name)
+    assert card.n_per_class("fast") < card.n_per_class("full")
+    assert sorted(c.label for c in card.classes) == list(range(len(card.classes)))
+    assert card.public.get("doi", "").startswith("10.5281/zenodo.")
+
+
+def test_chunks_cover_the_sizes_and_ignore_workers():
+    card = load_card("top")
+    units = card.chunks("fast")
+    assert sum(n for *_, n in units) == card.n_per_class("fast") * len(card.classes)
+    assert len({(ci, k) for ci, k, _ in units}) == len(units)
+
+
+def test_chunk_seeds_differ_and_are_valid():
+    seeds = {chunk_seed(1, ci, k) for ci in range(5) for k in range(200)}
+    assert len(seeds) == 1000
+    assert all(1 <= s <= 900_000_000 for s in seeds)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda raw: raw.pop("seed"), "missing key 'seed'"),
+    (lambda raw: raw["classes"][0].update(truth={"rule": "magic"}), "truth.rule"),
+    (lambda raw: raw["jets"].update(abs_rapidity_max=1.0), "exactly one of"),
+    (lambda raw: raw["sizes"].pop("full"), "no entry for tier"),
+    (lambda raw: raw["classes"][1].update(label=5), "labels must be"),
+])
+def test_bad_cards_are_explained(tiny_cards, edit, message):
+    raw = yaml.safe_load((tiny_cards / "tiny.yml").read_text())
+    edit(raw)
+    (tiny_cards / "broken.yml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(CardError, match=message):
+        load_card("broken")
+
+
+def test_unknown_card_lists_the_known_ones(tiny_cards):
+    with pytest.raises(CardError, match="known cards: qg, tiny"):
+        load_card("nope")
+    assert available() == ["qg", "tiny"]
+
+
+def test_pythia_setting_typo_is_reported(tiny_cards):
+    raw = yaml.safe_load((tiny_cards / "tiny.yml").read_text())
+    raw["classes"][0]["settings"] = ["HardQCD:al = on"]
+    (tiny_cards / "typo.yml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match="Pythia rejected the setting 'HardQCD:al = on'"):
+        generate_chunk(load_card("typo"), 0, 0, 5)
+
+
+# --- determinism --------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_same_chunk_twice_gives_identical_arrays(tiny_cards):
+    card = load_card("tiny")
+    first, second = (generate_chunk(card, 1, 3, 15) for _ in range(2))
+    for key in ("pt", "eta", "phi", "e", "charge", "pid_class", "mask", "jet_p4", "label"):
+        np.testing.assert_array_equal(first[key], second[key])
+    other = generate_chunk(card, 1, 4, 15)
+    assert not np.array_equal(first["pt"], other["pt"])
+
+
+@pytest.mark.slow
+def test_build_does_not_depend_on_the_number_of_workers(tiny_cards, tmp_path, monkeypatch):
+    from mlpp.data import build
+
+    one = read_h5(build("tiny", "fast", workers=1, quiet=True))
+    monkeypatch.setenv("MLPP_DATA", str(tmp_path / "cache2"))
+    two = read_h5(build("tiny", "fast", workers=2, quiet=True))
+    assert len(one) == 80
+    np.testing.assert_array_equal(one.labels, two.labels)
+    np.testing.assert_array_equal(one.features, two.features)
+    for key in one.constituents:
+        np.testing.assert_array_equal(one.constituents[key], two.constituents[key])
+
+
+# --- physics of the fast-tier samples ------------------------------------------------
+
+def test_jets5_mass_peaks(jets5):
+    mmdt = jets5.feature("mass_mmdt")
+    names = jets5.class_names
+    assert 70 <= _peak(mmdt[jets5.labels == names.index("W")], 40, 140) <= 90
+    assert 82 <= _peak(mmdt[jets5.labels == names.index("Z")], 40, 140) <= 100
+    assert 160 <= _peak(mmdt[jets5.labels == names.index("t")], 100, 260) <= 185
+    # QCD: no peak, the groomed mass falls in every 50 GeV bin; quark jets are lighter than gluon jets.
+    for qcd in ("g", "q"):
+        counts, _ = np.histogram(mmdt[jets5.labels == names.index(qcd)], bins=np.arange(0, 301, 50))
+        assert np.all(np.diff(counts) < 0), counts
+    q, g = (np.median(mmdt[jets5.labels == names.index(c)]) for c in ("q", "g"))
+    assert q < 0.7 * g
+
+
+def test_top_card_mass_and_tau32(top):
+    is_top = top.labels == 1
+    assert 160 <= _peak(top.feature("mass_mmdt")[is_top], 100, 260) <= 185
+    assert 150 <= np.median(top.jet[is_top, 3]) <= 200
+    tau32 = top.feature("tau32_b1")
+    assert np.median(tau32[is_top]) < np.median(tau32[~is_top]) - 0.1
+
+
+def test_jets_respect_the_card(top, jets5):
+    for data, name in ((top, "top"), (jets5, "jets5")):
+        spec = load_card(name).jets
+        pts, etas = data.jet[:, 0], data.jet[:, 1]
+        assert pts.min() >= spec.pt_min and pts.max() < spec.pt_max
+        assert np.abs(etas).max() < spec.abs_eta_max
+        assert data.mask.sum(1).max() <= spec.max_constituents
+        # pT-ordered constituents, padding only at the end
+        c = data.constituents
+        assert np.all(np.diff(np.where(c["mask"], c["pt"], 0), axis=1) <= 1e-4)
+        assert np.all(np.diff(c["mask"].astype(int), axis=1) <= 0)
+
+
+def test_constituents_lie_inside_the_jet(top):
+    from mlpp.physics import delta_r
+
+    c = top.constituents
+    dr = delta_r(c["eta"], c["phi"], top.jet[:, 1:2], top.jet[:, 2:3])
+    assert np.quantile(dr[c["mask"]], 0.999) < 0.8 * 1.05
+
+
+def test_detector_classes_are_sensible(top):
+    c = top.constituents
+    cls, charge, mask = c["pid_class"], c["charge"], c["mask"]
+    assert set(np.unique(cls[mask])) <= {0, 1, 2, 3, 4}
+    assert np.all(cls[~mask] == -1)
+    assert np.all(charge[mask & (cls >= 3)] == 0)
+    assert np.all(np.abs(charge[mask & (cls <= 2)]) == 1)
+    # about two thirds of the particles in a jet are charged, a quarter photons
+    assert 0.45 < np.mean(cls[mask] <= 2) < 0.75
