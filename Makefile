@@ -28,14 +28,15 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)  ## create .venv (Python 3.11) with the pinned course stack
 
 data: $(STAMP)  ## generate the datasets the lectures need for MLPP_TIER
-	$(BIN)/mlpp data generate --all --tier $(MLPP_TIER)
+	$(BIN)/mlpp data generate --needed --tier $(MLPP_TIER)
 
 book: data  ## set up, generate data, execute the lectures and build the site into _build/html
 	$(BIN)/jupyter-book build -W -n --keep-going .
 	@echo; echo "The course site is built: open file://$(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)  ## the full test suite, in the fast tier
-	MLPP_TIER=fast $(BIN)/python -m pytest -p no:cacheprovider tests
+	MLPP_TIER=fast $(BIN)/mlpp data generate --needed --tier fast --quiet
+	MLPP_TIER=fast $(BIN)/python -m pytest -p no:cacheprovider --durations=20 --nbval-lax --nbval-cell-timeout=900 tests lectures solutions
 
 lab: $(STAMP)  ## JupyterLab on the course
 	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
@@ -43,8 +44,9 @@ lab: $(STAMP)  ## JupyterLab on the course
 release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
 	$(BIN)/mlpp release
 
-grade: $(STAMP)  ## grade a submission: make grade NB=path.ipynb EX=01_nn_recap
-	$(BIN)/mlpp grade $(NB) --exercise $(EX)
+grade: $(STAMP)  ## grade a submission (in the fast tier): make grade NB=path.ipynb EX=01_nn_recap
+	@test -n "$(NB)" -a -n "$(EX)" || { echo "usage: make grade NB=submission.ipynb EX=exercise_id"; exit 2; }
+	MLPP_TIER=fast $(BIN)/mlpp grade $(NB) --exercise $(EX)
 
 clean-book:  ## remove the built site
 	rm -rf _build

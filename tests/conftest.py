@@ -44,3 +44,6 @@ def tiny_cards(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPP_CARDS", str(cards))
     monkeypatch.setenv("MLPP_DATA", str(tmp_path / "cache"))
     return cards
+
+# The demo exercise is graded by test_grading.py, not executed by nbval.
+collect_ignore = ["fixtures"]

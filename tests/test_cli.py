@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -53,3 +54,17 @@ def test_verify_reports_a_corrupt_file(capsys, tiny_cards, tmp_path):
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "mlpp.cli", "data", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "generate" in result.stdout
+
+
+def test_needed_cards_are_read_from_the_notebooks(tmp_path, monkeypatch):
+    import json
+
+    from mlpp.data.cli import needed_cards
+
+    for folder, source in (("lectures", 'jets = data.load("jets5")\n'), ("solutions/x", "d = load('top', tier)")):
+        (tmp_path / folder).mkdir(parents=True)
+        nb = {"cells": [{"cell_type": "code", "source": source, "metadata": {}, "outputs": []}]}
+        (tmp_path / folder / "nb.ipynb").write_text(json.dumps(nb))
+    monkeypatch.setenv("MLPP_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLPP_CARDS", str(Path(__file__).resolve().parents[1] / "datasets"))
+    assert needed_cards() == ["jets5", "top"]

@@ -16,15 +16,13 @@ import pytest
 
 from mlpp.cli import main
 from mlpp.grading import GradeResult, PartScore, format_result, grade_batch, grade_notebook
-from mlpp.release import IGNORED, exercise_ids, read_notebook, release_exercise, write_notebook
+from mlpp.release import IGNORED, exercise_ids, read_notebook, release_exercise, secret_lines, write_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "demo_exercise"
 DEMO, OTHER = "demo_exercise", "other_exercise"
 HIDDEN_ASSERT = "np.sqrt(pxs**2 + pys**2)"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-# A solution or hidden-test block: the lines between the BEGIN and END marker lines.
-_BLOCK = re.compile(r"BEGIN (SOLUTION|HIDDEN TESTS)[^\n]*\n(.*?)^[^\n]*END \1", re.S | re.M)
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -37,16 +35,6 @@ def cell_text(cell: dict) -> str:
 def notebook_lines(nb: dict) -> set[str]:
     """Stripped, non-empty source lines of every cell."""
     return {ln.strip() for cell in nb["cells"] for ln in cell_text(cell).splitlines() if ln.strip()}
-
-
-def secret_lines(source: dict) -> set[str]:
-    """Lines that only the source may hold: inside solution or hidden-test blocks, nowhere else."""
-    inside, outside = set(), set()
-    for cell in source["cells"]:
-        text = cell_text(cell)
-        inside |= {ln.strip() for block in _BLOCK.findall(text) for ln in block[1].splitlines()}
-        outside |= {ln.strip() for ln in _BLOCK.sub("", text).splitlines()}
-    return {ln for ln in inside - outside if ln and not ln.startswith("#")}
 
 
 def with_grade_ids_renamed(nb: dict, prefix: str) -> dict:

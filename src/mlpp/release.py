@@ -108,6 +108,26 @@ def _normalise_release(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
+# A solution or hidden-test block: the lines between the BEGIN and END marker lines.
+_SECRET_BLOCK = re.compile(r"BEGIN (SOLUTION|HIDDEN TESTS)[^\n]*\n(.*?)^[^\n]*END \1", re.S | re.M)
+
+
+def _cell_text(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return source if isinstance(source, str) else "".join(source)
+
+
+def secret_lines(source: dict[str, Any]) -> set[str]:
+    """Lines only an exercise source may hold: inside its solution or hidden-test blocks and
+    nowhere else in it (stripped, non-empty, no comments). A leak scan looks for these."""
+    inside, outside = set(), set()
+    for cell in source["cells"]:
+        text = _cell_text(cell)
+        inside |= {ln.strip() for block in _SECRET_BLOCK.findall(text) for ln in block[1].splitlines()}
+        outside |= {ln.strip() for ln in _SECRET_BLOCK.sub("", text).splitlines()}
+    return {ln for ln in inside - outside if ln and not ln.startswith("#")}
+
+
 def config_path(source_root: Path | str | None = None) -> Path:
     """The course's ``nbgrader_config.py`` (at the root, next to ``solutions/``)."""
     path = Path(source_root or repo_root()) / CONFIG_NAME

@@ -17,10 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run Pythia 8 + detector + FastJet for the named cards and write "
                     "$MLPP_DATA/<card>-<tier>.h5 (default datasets/cache). A verified file is reused.",
         epilog="examples:\n  mlpp data generate --all --tier fast\n  mlpp data generate top --workers 8\n"
+               "  mlpp data generate --needed --tier full\n"
                "  mlpp data generate top --tier full --scheduler tcp://scheduler:8786",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     gen.add_argument("names", nargs="*", metavar="CARD", help="card names (see 'mlpp data list')")
     gen.add_argument("--all", action="store_true", help="every card in datasets/")
+    gen.add_argument("--needed", action="store_true",
+                     help="the cards that lectures/ and solutions/ load (what 'make data' generates)")
     gen.add_argument("--tier", choices=settings.TIERS, default=None, help="sizes to generate (default: $MLPP_TIER or full)")
     gen.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores, at most 8)")
     gen.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -40,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from mlpp.data import CardError, available, build
 
-    names = available() if args.all else args.names
+    names = available() if args.all else list(args.names)
+    if args.needed:
+        names += [n for n in needed_cards() if n not in names]
     if not names:
         print("mlpp data generate: name one or more cards, or pass --all (cards: " + ", ".join(available()) + ")",
               file=sys.stderr)
@@ -53,6 +58,24 @@ def _generate(args: argparse.Namespace) -> int:
             return 1
         print(f"{name}: ok")
     return 0
+
+
+def needed_cards(folders: tuple[str, ...] = ("lectures", "solutions")) -> list[str]:
+    """Cards that the course notebooks load, found by reading their ``data.load("NAME"...)`` calls."""
+    import json
+    import re
+
+    from mlpp.data import available
+
+    pattern = re.compile(r"""(?:data\.)?load\(\s*["']([A-Za-z0-9_]+)["']""")
+    found: set[str] = set()
+    for folder in folders:
+        for notebook in sorted((settings.repo_root() / folder).rglob("*.ipynb")):
+            cells = json.loads(notebook.read_text()).get("cells", [])
+            for cell in cells:
+                source = cell.get("source", "")
+                found.update(pattern.findall(source if isinstance(source, str) else "".join(source)))
+    return sorted(found & set(available()))
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -1,0 +1,75 @@
+"""The course site builds warning-free, shows the executed lectures, and leaks nothing."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlpp.release import exercise_ids, read_notebook, secret_lines
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    return [toc["root"]] + [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+
+
+def test_every_lecture_is_in_the_toc():
+    listed = set(_toc_files())
+    lectures = {f"lectures/{p.stem}" for p in (REPO / "lectures").glob("*.ipynb")}
+    assert lectures and lectures <= listed
+
+
+def test_syllabus_links_exactly_the_existing_lectures():
+    syllabus = (REPO / "book" / "syllabus.md").read_text()
+    for nb in (REPO / "lectures").glob("*.ipynb"):
+        assert nb.stem in syllabus, f"{nb.stem} is not linked from the syllabus"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """Build the book in the fast tier into a temporary folder (the lectures are executed)."""
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    env = dict(os.environ, MLPP_TIER="fast")
+    result = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "--path-output", str(out), str(REPO)],
+                            capture_output=True, text=True, env=env, timeout=1800)
+    assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    return out / "_build" / "html"
+
+
+def test_site_has_every_page_and_executed_lectures(site):
+    for page in _toc_files():
+        assert (site / f"{page}.html").exists(), page
+    for nb in (REPO / "lectures").glob("*.ipynb"):
+        html = (site / "lectures" / f"{nb.stem}.html").read_text()
+        assert html.count('class="cell_output') >= 3, f"{nb.stem} shows no executed output"
+        assert "Traceback" not in html and "NotImplementedError" not in html
+
+
+def test_site_holds_no_exercise_material(site):
+    names = {p.relative_to(site).as_posix() for p in site.rglob("*")}
+    assert not [n for n in names if n.startswith(("solutions", "exercises", "tests"))]
+
+
+@pytest.mark.parametrize("exercise", exercise_ids(REPO / "solutions") or ["(none)"])
+def test_site_leaks_no_solution_or_hidden_test(site, exercise):
+    if exercise == "(none)":
+        pytest.skip("no exercises yet")
+    secrets = {s for s in secret_lines(read_notebook(REPO / "solutions" / exercise / f"{exercise}.ipynb"))
+               if len(s) >= 12}
+    leaks = []
+    for page in site.rglob("*"):
+        if page.suffix in (".html", ".ipynb", ".txt", ".md", ".py", ".js") and page.is_file():
+            text = page.read_text(errors="ignore")
+            # HTML escapes quotes and angle brackets; compare on unescaped, tag-free text too
+            plain = re.sub(r"<[^>]+>", "", text).replace("&quot;", '"').replace("&#39;", "'").replace(
+                "&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+            leaks += [f"{page.relative_to(site)}: {s}" for s in secrets if s in text or s in plain]
+    assert not leaks, "solution or hidden-test lines on the site:\n" + "\n".join(leaks[:20])
