@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlpp.evaluation import TaggerResult, comparison_table, count_parameters
+from mlpp.metrics import accuracy, auc, rejection_at
+
+
+def test_rejection_on_a_known_case():
+    # 10 signal at scores 0.1..1.0, 100 background: 10 of them at 0.95, the rest at 0
+    labels = np.r_[np.ones(10), np.zeros(100)]
+    scores = np.r_[np.linspace(0.1, 1.0, 10), np.full(10, 0.95), np.zeros(90)]
+    # εS = 0.3 keeps signal ≥ 0.8 (quantile 0.7 of the signal scores = 0.73): all 10 background at 0.95 pass
+    assert rejection_at(labels, scores, 0.3) == pytest.approx(10.0)
+    assert rejection_at(labels, np.r_[np.linspace(0.1, 1.0, 10), np.zeros(100)], 0.3) == np.inf
+
+
+def test_perfect_and_random_taggers():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 20000)
+    assert auc(labels, labels + 0.0) == 1.0
+    assert abs(auc(labels, rng.random(20000)) - 0.5) < 0.02
+    assert 1.8 < rejection_at(labels, rng.random(20000), 0.5) < 2.2
+    assert accuracy(labels, np.stack([1 - labels, labels], 1)) == 1.0
+
+
+def test_table_columns_and_background_count():
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.ones(5000), np.zeros(5000)]
+    scores = np.r_[rng.normal(1, 1, 5000), rng.normal(-1, 1, 5000)]
+    row = TaggerResult("gauss", labels, scores, n_params=3).row()
+    assert row["bkg jets @ 0.3"] == pytest.approx(5000 / row["1/eB @ eS=0.3"], abs=1)
+    table = comparison_table([TaggerResult("gauss", labels, scores, n_params=3)])
+    assert list(table.index) == ["gauss"] and table.loc["gauss", "AUC"] > 0.9
+
+
+def test_count_parameters_keras_and_torch():
+    import keras
+    import torch
+
+    assert count_parameters(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])) == 15
+    assert count_parameters(torch.nn.Linear(4, 3)) == 15
