@@ -148,3 +148,19 @@ def test_detector_classes_are_sensible(top):
     assert np.all(np.abs(charge[mask & (cls <= 2)]) == 1)
     # about two thirds of the particles in a jet are charged, a quarter photons
     assert 0.45 < np.mean(cls[mask] <= 2) < 0.75
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_same_dataset(tiny_cards, tmp_path, monkeypatch):
+    """--scheduler ADDRESS runs the same chunks on a Dask cluster (here a local one on loopback)."""
+    from dask.distributed import LocalCluster
+
+    from mlpp.data import build
+
+    local = read_h5(build("tiny", "fast", workers=1, quiet=True))
+    monkeypatch.setenv("MLPP_DATA", str(tmp_path / "dask-cache"))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        on_dask = read_h5(build("tiny", "fast", scheduler=cluster.scheduler_address, quiet=True))
+    np.testing.assert_array_equal(local.features, on_dask.features)
+    np.testing.assert_array_equal(local.constituents["pt"], on_dask.constituents["pt"])
