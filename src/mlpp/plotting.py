@@ -16,7 +16,7 @@ def use_style() -> None:
                          "legend.fontsize": 12, "figure.dpi": 80})
 
 
-def course_label(ax, text: str = r"Pythia 8 + simple detector, $\sqrt{s}$ = 14 TeV"):
+def course_label(ax, text: str = "Pythia 8 + simple detector, √s = 14 TeV"):
     """The standard label above the axes: simulation, not data."""
     return ax.set_title(text, loc="left", fontsize=11, style="italic")
 
