@@ -58,7 +58,7 @@ def test_site_holds_no_exercise_material(site):
     assert not [n for n in names if n.startswith(("solutions", "exercises", "tests"))]
 
 
-@pytest.mark.parametrize("exercise", exercise_ids(REPO / "solutions") or ["(none)"])
+@pytest.mark.parametrize("exercise", exercise_ids(REPO) or ["(none)"])
 def test_site_leaks_no_solution_or_hidden_test(site, exercise):
     if exercise == "(none)":
         pytest.skip("no exercises yet")
