@@ -101,7 +101,7 @@ def _truth_ok(rule: dict, jet_y: float, jet_phi: float, R: float, partons: dict)
     needed = list(rule.get("contains", []))
     if needed.count("b") > np.count_nonzero(inside & (np.abs(ids) == 5)):
         return False
-    light = inside & np.isin(np.abs(ids), DAUGHTER_KINDS["q"])
+    light = inside & (np.abs(ids) >= min(DAUGHTER_KINDS["q"])) & (np.abs(ids) <= max(DAUGHTER_KINDS["q"]))
     return needed.count("q") <= np.count_nonzero(light)
 
 
