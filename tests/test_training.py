@@ -136,3 +136,24 @@ def test_epoch_timer_records_every_epoch() -> None:
     assert min(timer.times) <= timer.per_epoch <= max(timer.times)
     tiny_fit(0, epochs=2, callbacks=[timer])  # a second fit starts a new record
     assert len(timer.times) == 2
+
+
+def test_limit_threads_does_not_import_torch():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from mlpp import settings; settings.limit_threads(2); "
+            "import os; print('torch' in sys.modules, os.environ['OMP_NUM_THREADS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+    assert out.stdout.split() == ["False", "2"]
+
+
+def test_limit_threads_tells_an_imported_torch():
+    import subprocess
+    import sys
+
+    code = ("import torch; from mlpp import settings; settings.limit_threads(1); print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

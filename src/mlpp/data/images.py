@@ -36,8 +36,9 @@ def preprocess_coordinates(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, 
         angle = (np.pi / 2 - theta)[:, None]
         x, y = x * np.cos(angle) - y * np.sin(angle), x * np.sin(angle) + y * np.cos(angle)
     if "flip" in steps:
-        x = np.where((w * x).sum(1, keepdims=True) < 0, -x, x)
-        y = np.where((w * y).sum(1, keepdims=True) < 0, -y, y)
+        # After centring, the pT-weighted means of x and y are zero: compare the pT in each half-plane.
+        x = np.where((w * (x > 0)).sum(1, keepdims=True) < (w * (x < 0)).sum(1, keepdims=True), -x, x)
+        y = np.where((w * (y > 0)).sum(1, keepdims=True) < (w * (y < 0)).sum(1, keepdims=True), -y, y)
     return np.where(mask, x, 0.0), np.where(mask, y, 0.0)
 
 
