@@ -41,3 +41,14 @@ def test_count_parameters_keras_and_torch():
 
     assert count_parameters(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])) == 15
     assert count_parameters(torch.nn.Linear(4, 3)) == 15
+
+
+def test_balanced_accuracy_ignores_extra_background():
+    from mlpp.metrics import balanced_accuracy
+
+    labels = np.array([0, 0, 1, 1])
+    predictions = np.array([0, 1, 1, 1])
+    assert balanced_accuracy(labels, predictions) == accuracy(labels, predictions) == 0.75
+    more = np.concatenate([labels, np.zeros(96, int)]), np.concatenate([predictions, np.zeros(48, int), np.ones(48, int)])
+    assert balanced_accuracy(*more) == 0.75
+    assert accuracy(*more) != 0.75

@@ -41,3 +41,14 @@ def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
     if predictions.ndim == 2:
         predictions = predictions.argmax(axis=1)
     return float(np.mean(np.asarray(labels) == predictions))
+
+
+def balanced_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """Accuracy with every class weighted equally: the mean over classes of the fraction of its
+    jets predicted correctly. Equals :func:`accuracy` on a test set with equal class sizes, and
+    does not change when one class gets extra test jets (such as ``top_qcd``)."""
+    labels = np.asarray(labels)
+    predictions = np.asarray(predictions)
+    if predictions.ndim == 2:
+        predictions = predictions.argmax(axis=1)
+    return float(np.mean([np.mean(predictions[labels == k] == k) for k in np.unique(labels)]))

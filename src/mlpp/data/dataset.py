@@ -81,6 +81,39 @@ class JetDataset:
             feature_names=list(self.feature_names), meta=dict(self.meta),
         )
 
+    def concatenate(self, other: "JetDataset") -> "JetDataset":
+        """The jets of ``self`` followed by those of ``other``, e.g. extra test jets of one class.
+
+        Labels follow ``self``: each class of ``other`` must be a class of ``self`` by name
+        (``top_qcd``'s ``qcd`` is label 0 of ``top``). Both must have the same features and
+        jet radius; constituents are padded to the longer of the two.
+        """
+        unknown = [c for c in other.class_names if c not in self.class_names]
+        if unknown:
+            raise ValueError(f"cannot add {other.name!r} to {self.name!r}: its classes {unknown} are not "
+                             f"among {self.class_names}")
+        if other.feature_names != self.feature_names:
+            raise ValueError(f"cannot add {other.name!r} to {self.name!r}: different high-level features")
+        if self.meta.get("R") != other.meta.get("R"):
+            raise ValueError(f"cannot add {other.name!r} (R = {other.meta.get('R')}) to {self.name!r} "
+                             f"(R = {self.meta.get('R')}): different jet radius")
+        relabel = np.array([self.class_names.index(c) for c in other.class_names], dtype=self.labels.dtype)
+        width = max(self.max_constituents, other.max_constituents)
+
+        def padded(key: str, a: np.ndarray) -> np.ndarray:
+            fill = -1 if key == "pid_class" else 0  # padding as the generator writes it
+            return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
+
+        constituents = {k: np.concatenate([padded(k, self.constituents[k]), padded(k, other.constituents[k])])
+                        for k in self.constituents}
+        meta = dict(self.meta, added=list(self.meta.get("added", [])) + [other.meta.get("card", other.name)])
+        return JetDataset(
+            name=f"{self.name}+{other.name}", class_names=list(self.class_names),
+            labels=np.concatenate([self.labels, relabel[other.labels]]),
+            jet=np.concatenate([self.jet, other.jet]), features=np.concatenate([self.features, other.features]),
+            constituents=constituents, feature_names=list(self.feature_names), meta=meta,
+        )
+
     def split(self, fractions: tuple[float, ...] = (0.6, 0.2, 0.2)) -> tuple["JetDataset", ...]:
         """Fixed train/validation/test split (jets are stored in a seeded random order)."""
         if not np.isclose(sum(fractions), 1.0):
