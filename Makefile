@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mlpp)" >/dev/null
+	$(BIN)/mlpp hls warmup  # da4ml compiles its numba kernels once (about 95 s), not inside Lecture 11
 	touch $@
 
 venv: $(STAMP)  ## create .venv (Python 3.11) with the pinned course stack

@@ -15,7 +15,7 @@ import importlib
 import sys
 
 # (module, what it adds); a module that fails to import is reported, never silently dropped.
-SUBCOMMANDS = ("mlpp.data.cli", "mlpp.grading", "mlpp.release")
+SUBCOMMANDS = ("mlpp.data.cli", "mlpp.grading", "mlpp.release", "mlpp.hls.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
