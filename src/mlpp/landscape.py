@@ -1,0 +1,109 @@
+"""The course's top-tagging landscape: every tagger of the lectures on the same `top` test jets.
+
+Lectures that train a top tagger *record* its test scores; the landscape page *loads* them
+and sets them beside the published table (Kasieczka et al., arXiv:1902.09914, Table 1, seed
+000; ParticleNet from arXiv:1902.08570, seed 003). The scores are kept with a fingerprint of
+the test jets, so a result computed on other jets (another tier, a changed split, a
+regenerated dataset) is refused rather than compared::
+
+    train, val, test = data.load("top").split((0.5, 0.1, 0.4))
+    test = test.concatenate(data.load("top_qcd"))
+    landscape.record(evaluation.TaggerResult("GRU", test.labels, scores, n_params, seconds),
+                     test, lecture="03")                       # in a lecture
+    results, missing = landscape.load(test)                    # on the landscape page
+
+Files: ``cache_dir()/scores/<fingerprint>/<tagger>.npz``, written atomically and
+sha256-checked like the datasets.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from mlpp import settings
+from mlpp.data.cache import verify, write_atomic
+from mlpp.data.dataset import JetDataset
+from mlpp.evaluation import TaggerResult
+
+# The published top-tagging landscape on the reference dataset (1.2M training, 400k test
+# jets: 200k QCD): AUC, accuracy, 1/eB at eS = 0.3 (single training), parameters.
+PUBLISHED = [
+    # name, AUC, accuracy, 1/eB @ 0.3, parameters, source
+    ("LDA on images", 0.955, 0.892, 151, 184_000, "arXiv:1902.09914"),
+    ("CNN", 0.981, 0.930, 914, 610_000, "arXiv:1902.09914"),
+    ("ResNeXt", 0.984, 0.936, 1122, 1_460_000, "arXiv:1902.09914"),
+    ("TopoDNN", 0.972, 0.916, 295, 59_000, "arXiv:1902.09914"),
+    ("Energy Flow Polynomials", 0.980, 0.932, 384, 1_000, "arXiv:1902.09914"),
+    ("Energy Flow Network", 0.979, 0.927, 633, 82_000, "arXiv:1902.09914"),
+    ("Particle Flow Network", 0.982, 0.932, 891, 82_000, "arXiv:1902.09914"),
+    ("LoLa", 0.980, 0.929, 722, 127_000, "arXiv:1902.09914"),
+    ("ParticleNet-Lite", 0.984, 0.937, 1262, 26_000, "arXiv:1902.08570"),
+    ("ParticleNet", 0.986, 0.940, 1615, 366_000, "arXiv:1902.08570"),
+]
+
+
+def fingerprint_of(test: JetDataset) -> str:
+    """16 hex digits that identify the test jets (their kinematics and labels, in order)."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(test.labels, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(test.jet, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def scores_dir(test: JetDataset) -> Path:
+    return settings.cache_dir() / "scores" / fingerprint_of(test)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+
+
+def record(result: TaggerResult, test: JetDataset, lecture: str) -> Path:
+    """Keep ``result``'s scores on ``test`` for the landscape page; returns the file written."""
+    labels = np.asarray(result.labels)
+    if labels.shape != test.labels.shape or not np.array_equal(labels, test.labels):
+        raise ValueError(f"{result.name}: the result's labels are not those of the test jets given")
+    path = scores_dir(test) / f"{_slug(result.name)}.npz"
+    info = {"name": result.name, "lecture": str(lecture), "n_params": result.n_params,
+            "train_seconds": result.train_seconds, "tier": test.meta.get("tier")}
+
+    def writer(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, scores=np.asarray(result.scores, dtype=np.float64), info=json.dumps(info))
+
+    write_atomic(path, writer, meta={"tagger": result.name, "lecture": str(lecture)})
+    return path
+
+
+def load(test: JetDataset, expected: dict[str, str] | None = None) -> tuple[list[TaggerResult], list[str]]:
+    """The recorded results on ``test``, ordered by lecture, and what is missing.
+
+    ``expected`` maps tagger names to the lecture that records them; each one without a file
+    gives a line in the second list that says which lecture to run.
+    """
+    folder = scores_dir(test)
+    results = []
+    for path in sorted(folder.glob("*.npz")) if folder.exists() else []:
+        verify(path, f"re-run the lecture that wrote it, or delete {path}")
+        with np.load(path) as stored:
+            scores = stored["scores"]
+            info = json.loads(str(stored["info"]))
+        results.append(TaggerResult(info["name"], test.labels, scores, info["n_params"], info["train_seconds"],
+                                    extra={"lecture": info["lecture"]}))
+    results.sort(key=lambda r: (r.extra["lecture"], r.name))
+    found = {r.name for r in results}
+    missing = [f"{name}: run lecture {lecture} in this tier" for name, lecture in (expected or {}).items()
+               if name not in found]
+    return results, missing
+
+
+def published_table():
+    """The published rows (reference dataset) as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(PUBLISHED, columns=["tagger", "AUC", "accuracy", "1/eB @ eS=0.3", "parameters",
+                                            "source"]).set_index("tagger")
