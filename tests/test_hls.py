@@ -252,3 +252,15 @@ def test_cached_weights_are_verified(tmp_path, monkeypatch):
     path.write_bytes(path.read_bytes()[:-10] + b"corrupted!")
     models.cached_weights("toy", "fast", model, train, {})
     assert len(calls) == 2
+
+
+def test_reports_are_plain_json():
+    import json
+
+    import numpy as np
+
+    from mlpp.hls.jsonable import jsonable
+
+    out = jsonable({1: (np.float32(0.5), np.int64(3), np.bool_(True)), "a": np.arange(2), "b": np.float64("inf")})
+    assert out == {"1": [0.5, 3, True], "a": [0, 1], "b": None}
+    json.dumps(out, allow_nan=False)  # raises if anything non-standard is left

@@ -18,6 +18,7 @@ import numpy as np
 
 from mlpp.hls.config import HLSConfig, resolve_source
 from mlpp.hls.fixed_point import parse_type
+from mlpp.hls.jsonable import jsonable
 
 
 class AgreementError(RuntimeError):
@@ -220,7 +221,7 @@ def run(config: HLSConfig, build_dir: str | Path | None = None,
               "compile_seconds": round(seconds, 2), "agreement": result, "agreement_ok": problem is None,
               "agreement_problem": problem, "estimates": estimates, "part_resources": _part(config.part),
               "versions": _versions(), "total_seconds": round(time.perf_counter() - started, 1)}
-    (folder / "report.json").write_text(json.dumps(_jsonable(report), indent=1, sort_keys=True))
+    (folder / "report.json").write_text(json.dumps(jsonable(report), indent=1, sort_keys=True))
     (folder / "report.md").write_text(report_markdown(report))
     log(f"[{config.name}] wrote {folder / 'report.json'} and report.md")
     if problem is not None:
@@ -288,20 +289,6 @@ def _versions() -> dict:
         except PackageNotFoundError:
             out[package] = None
     return out
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 # ----------------------------------------------------------------------------- the type probe

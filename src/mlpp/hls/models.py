@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from mlpp import settings
+from mlpp.hls.jsonable import jsonable
 
 JETS5_FEATURES = ["zlogz", "c1_b0", "c1_b1", "c1_b2", "c2_b1", "c2_b2", "d2_b1", "d2_b2", "d2_a1_b1",
                   "d2_a1_b2", "m2_b1", "m2_b2", "n2_b1", "n2_b2", "mass_mmdt", "multiplicity"]
@@ -387,18 +388,8 @@ def cached_weights(name: str, tier: str, model, train: Callable[[], dict], recip
             with open(tmp, "wb") as handle:
                 np.savez(handle, **{f"w{i}": w for i, w in enumerate(weights)})
 
-        write_atomic(path, writer, meta={"model": name, "tier": tier, "summary": _jsonable(summary)})
+        write_atomic(path, writer, meta={"model": name, "tier": tier, "summary": jsonable(summary)})
     return summary
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return obj
 
 
 def train_float_mlp(arrays: JetArrays, recipe: dict | None = None):
