@@ -20,10 +20,21 @@ def test_recorded_scores_come_back_in_lecture_order(top, private_cache):
     rng = np.random.default_rng(1)
     for name, lecture in [("GRU", "03"), ("CNN", "02")]:
         landscape.record(TaggerResult(name, test.labels, rng.random(300), 123, 4.5), test, lecture=lecture)
-    results, missing = landscape.load(test, expected={"CNN": "02", "GRU": "03", "ParticleNet": "05"})
+    results, missing = landscape.load(test, {"02": "L02.ipynb", "03": "L03.ipynb", "05": "L05.ipynb"})
     assert [r.name for r in results] == ["CNN", "GRU"]
     assert results[0].n_params == 123 and results[0].train_seconds == 4.5
-    assert missing == ["ParticleNet: run lecture 05 in this tier"]
+    assert missing == ["lecture 05: no tagger recorded on these test jets; run L05.ipynb with MLPP_TIER=fast"]
+
+
+def test_landscape_table_puts_the_best_auc_first(top):
+    test = top.subset(slice(0, 300))
+    labels = test.labels
+    perfect, noise = labels.astype(float), np.random.default_rng(2).random(300)
+    table = landscape.table([TaggerResult("noise", labels, noise, 1, extra={"lecture": "02"}),
+                             TaggerResult("perfect", labels, perfect, 2)])
+    assert list(table.index) == ["perfect", "noise"]
+    assert table.loc["perfect", "AUC"] == 1.0 and table.loc["perfect", "lecture"] == ""
+    assert table.loc["noise", "lecture"] == "02"
 
 
 def test_scores_of_other_test_jets_are_not_mixed_in(top, private_cache):

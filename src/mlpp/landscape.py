@@ -10,7 +10,7 @@ regenerated dataset) is refused rather than compared::
     test = test.concatenate(data.load("top_qcd"))
     landscape.record(evaluation.TaggerResult("GRU", test.labels, scores, n_params, seconds),
                      test, lecture="03")                       # in a lecture
-    results, missing = landscape.load(test)                    # on the landscape page
+    results, missing = landscape.load(test, {"03": "lectures/03_particle_sequences.ipynb"})
 
 Files: ``cache_dir()/scores/<fingerprint>/<tagger>.npz``, written atomically and
 sha256-checked like the datasets.
@@ -79,11 +79,12 @@ def record(result: TaggerResult, test: JetDataset, lecture: str) -> Path:
     return path
 
 
-def load(test: JetDataset, expected: dict[str, str] | None = None) -> tuple[list[TaggerResult], list[str]]:
+def load(test: JetDataset, lectures: dict[str, str] | None = None) -> tuple[list[TaggerResult], list[str]]:
     """The recorded results on ``test``, ordered by lecture, and what is missing.
 
-    ``expected`` maps tagger names to the lecture that records them; each one without a file
-    gives a line in the second list that says which lecture to run.
+    ``lectures`` maps the lectures expected to have recorded taggers (``"05"``) to their
+    notebooks; each one without a file on these test jets gives a line in the second list
+    that says which notebook to run, and in which tier.
     """
     folder = scores_dir(test)
     results = []
@@ -95,10 +96,20 @@ def load(test: JetDataset, expected: dict[str, str] | None = None) -> tuple[list
         results.append(TaggerResult(info["name"], test.labels, scores, info["n_params"], info["train_seconds"],
                                     extra={"lecture": info["lecture"]}))
     results.sort(key=lambda r: (r.extra["lecture"], r.name))
-    found = {r.name for r in results}
-    missing = [f"{name}: run lecture {lecture} in this tier" for name, lecture in (expected or {}).items()
-               if name not in found]
+    found = {r.extra["lecture"] for r in results}
+    tier = test.meta.get("tier", settings.tier())
+    missing = [f"lecture {lecture}: no tagger recorded on these test jets; run {notebook} with MLPP_TIER={tier}"
+               for lecture, notebook in (lectures or {}).items() if lecture not in found]
     return results, missing
+
+
+def table(results: list[TaggerResult]):
+    """The course's landscape table: one row per tagger, best AUC first, with its lecture."""
+    from mlpp.evaluation import comparison_table
+
+    for result in results:
+        result.extra.setdefault("lecture", "")
+    return comparison_table(results).sort_values("AUC", ascending=False, kind="stable")
 
 
 def published_table():
