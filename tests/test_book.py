@@ -57,6 +57,16 @@ def test_site_has_every_page_and_executed_lectures(site):
         assert "Traceback" not in html and "NotImplementedError" not in html
 
 
+def test_landscape_page_finds_every_lectures_top_taggers(site):
+    """The landscape page runs after the lectures in the build and loads what they recorded."""
+    html = (site / "lectures" / "landscape.html").read_text()
+    assert "missing:" not in html, "the landscape page ran before a lecture that records top taggers"
+    for name in ["MLP on 27 features", "GRU, shuffled (train and test)", "BDT on 5 expert variables",
+                 "Particle Flow Network", "ParticleNet-Lite, 30 particles", "transformer + interactions",
+                 "Lorentz-invariant net"]:
+        assert name in html, f"{name} is not in the landscape table"
+
+
 def test_site_holds_no_exercise_material(site):
     names = {p.relative_to(site).as_posix() for p in site.rglob("*")}
     assert not [n for n in names if n.startswith(("solutions", "exercises", "tests"))]

@@ -57,3 +57,31 @@ def test_published_table_has_the_reference_rows():
     table = landscape.published_table()
     assert table.loc["ParticleNet", "1/eB @ eS=0.3"] == 1615
     assert table.loc["CNN", "AUC"] == 0.981
+
+
+def test_every_counterpart_is_a_published_row():
+    published = landscape.published_table()
+    assert all(theirs in published.index for _, theirs in landscape.COUNTERPARTS)
+
+
+def test_side_by_side_pairs_our_taggers_with_their_published_counterparts(top):
+    labels = top.subset(slice(0, 300)).labels
+    rng = np.random.default_rng(3)
+    good = labels + rng.normal(size=300)            # some overlap: a finite rejection
+    poor = 0.3 * labels + rng.normal(size=300)      # much more overlap
+    results = [TaggerResult("CNN on 25x25 images", labels, poor, 10),
+               TaggerResult("ParticleNet-Lite, 30 particles", labels, good, 20),
+               TaggerResult("GRU", labels, good, 30)]    # no published counterpart
+    pairs = landscape.side_by_side(landscape.table(results))
+    assert list(pairs.index) == ["ParticleNet-Lite, 30 particles", "CNN on 25x25 images"]
+    assert pairs.loc["CNN on 25x25 images", "published counterpart"] == "CNN"
+    assert pairs.loc["CNN on 25x25 images", "1/eB @ 0.3 published"] == 914
+    assert list(pairs["rank"]) == [1, 2] and list(pairs["rank published"]) == [1, 2]
+    ratio = pairs.loc["CNN on 25x25 images", "1/eB @ 0.3"] / 914
+    assert pairs.loc["CNN on 25x25 images", "ratio"] == pytest.approx(ratio, abs=0.005)
+
+
+def test_side_by_side_without_counterparts_is_empty(top):
+    labels = top.subset(slice(0, 300)).labels
+    pairs = landscape.side_by_side(landscape.table([TaggerResult("GRU", labels, labels.astype(float), 1)]))
+    assert pairs.empty and "rank published" in pairs.columns

@@ -41,8 +41,23 @@ PUBLISHED = [
     ("Energy Flow Network", 0.979, 0.927, 633, 82_000, "arXiv:1902.09914"),
     ("Particle Flow Network", 0.982, 0.932, 891, 82_000, "arXiv:1902.09914"),
     ("LoLa", 0.980, 0.929, 722, 127_000, "arXiv:1902.09914"),
+    ("LBN", 0.981, 0.931, 836, 705_000, "arXiv:1902.09914"),
+    ("P-CNN", 0.980, 0.930, 732, 348_000, "arXiv:1902.09914"),
+    ("TreeNiN", 0.982, 0.933, 1025, 34_000, "arXiv:1902.09914"),
+    ("Multi-body N-subjettiness 8", 0.981, 0.929, 867, 58_000, "arXiv:1902.09914"),
     ("ParticleNet-Lite", 0.984, 0.937, 1262, 26_000, "arXiv:1902.08570"),
     ("ParticleNet", 0.986, 0.940, 1615, 366_000, "arXiv:1902.08570"),
+]
+
+# The published tagger closest to each of the course's (matched by the start of our name):
+# the same representation and a similar network, not the same model.
+COUNTERPARTS = [
+    ("MLP on", "Multi-body N-subjettiness 8"),   # a dense network on substructure observables
+    ("CNN on", "CNN"),                            # a CNN on preprocessed jet images
+    ("1D CNN", "P-CNN"),                          # a 1D CNN along the pT-ordered particles
+    ("Energy Flow Network", "Energy Flow Network"),
+    ("Particle Flow Network", "Particle Flow Network"),
+    ("ParticleNet-Lite", "ParticleNet-Lite"),
 ]
 
 
@@ -118,3 +133,31 @@ def published_table():
 
     return pd.DataFrame(PUBLISHED, columns=["tagger", "AUC", "accuracy", "1/eB @ eS=0.3", "parameters",
                                             "source"]).set_index("tagger")
+
+
+def side_by_side(table, published=None):
+    """Each of our taggers that has a published counterpart, beside it (``table`` from :func:`table`).
+
+    Columns: the counterpart, both AUCs and both rejections at eS = 0.3, their ratio, and the
+    rank of the tagger by that rejection among these rows, ours and published. Sorted by our
+    rejection, best first.
+    """
+    import pandas as pd
+
+    published = published_table() if published is None else published
+    rows = []
+    for ours in table.index:
+        match = next((theirs for prefix, theirs in COUNTERPARTS if ours.startswith(prefix)), None)
+        if match is None:
+            continue
+        r_ours, r_theirs = table.loc[ours, "1/eB @ eS=0.3"], published.loc[match, "1/eB @ eS=0.3"]
+        rows.append({"tagger": ours, "published counterpart": match,
+                     "AUC": table.loc[ours, "AUC"], "AUC published": published.loc[match, "AUC"],
+                     "1/eB @ 0.3": r_ours, "1/eB @ 0.3 published": r_theirs, "ratio": round(r_ours / r_theirs, 2)})
+    if not rows:
+        return pd.DataFrame(columns=["published counterpart", "AUC", "AUC published", "1/eB @ 0.3",
+                                     "1/eB @ 0.3 published", "ratio", "rank", "rank published"])
+    pairs = pd.DataFrame(rows).set_index("tagger").sort_values("1/eB @ 0.3", ascending=False, kind="stable")
+    pairs["rank"] = pairs["1/eB @ 0.3"].rank(ascending=False, method="min").astype(int)
+    pairs["rank published"] = pairs["1/eB @ 0.3 published"].rank(ascending=False, method="min").astype(int)
+    return pairs
