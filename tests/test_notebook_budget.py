@@ -1,0 +1,39 @@
+"""benchmarks/notebook_budget.py: it measures a real kernel, and says when a notebook fails."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def budget():
+    spec = importlib.util.spec_from_file_location("notebook_budget", REPO / "benchmarks" / "notebook_budget.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _notebook(path: Path, source: str) -> Path:
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), path)
+    return path
+
+
+def test_the_peak_memory_is_the_kernels(budget, tmp_path):
+    # The kernel holds 300 MB for over a second: the sampled peak must see it.
+    notebook = _notebook(tmp_path / "hold.ipynb", "import time\nblock = bytearray(300_000_000)\ntime.sleep(1.5)")
+    seconds, gigabytes = budget.run_once(notebook, "fast", timeout=120)
+    assert seconds > 1.5
+    assert 0.3 < gigabytes < 1.5
+
+
+def test_a_failing_notebook_is_reported_not_timed(budget, tmp_path, capsys):
+    notebook = _notebook(tmp_path / "broken.ipynb", "raise ValueError('no jets')")
+    with pytest.raises(RuntimeError, match="broken.ipynb failed in the fast tier"):
+        budget.run_once(notebook, "fast", timeout=120)
+    assert budget.main([str(notebook), "--runs", "1"]) == 1
+    assert "error" in capsys.readouterr().out
