@@ -164,3 +164,55 @@ def test_dask_cluster_gives_the_same_dataset(tiny_cards, tmp_path, monkeypatch):
         on_dask = read_h5(build("tiny", "fast", scheduler=cluster.scheduler_address, quiet=True))
     np.testing.assert_array_equal(local.features, on_dask.features)
     np.testing.assert_array_equal(local.constituents["pt"], on_dask.constituents["pt"])
+
+
+@pytest.mark.slow
+def test_an_interrupted_build_resumes_with_the_chunks_it_still_needs(tiny_cards, tmp_path, monkeypatch, capsys):
+    """Chunks finished before a crash are kept (verified) and not generated again; the result is unchanged."""
+    import concurrent.futures as cf
+    import importlib
+    from contextlib import contextmanager
+
+    from mlpp.data.build import build, dataset_path
+
+    build_module = importlib.import_module("mlpp.data.build")  # mlpp.data.build is also the function's name
+
+    clean = read_h5(build("tiny", "fast", workers=1, quiet=True))
+    assert not list((tmp_path / "cache").glob(".*.parts")), "the chunks of a finished build are removed"
+
+    @contextmanager
+    def in_process(workers=None, scheduler=None):  # threads see the patched run_chunk; one at a time, in order
+        with cf.ThreadPoolExecutor(max_workers=1) as pool:
+            yield pool
+
+    real_run_chunk, calls = build_module.run_chunk, []
+
+    def crashing_on_the_last_chunk(card, class_index, chunk_index, n_jets):
+        calls.append((class_index, chunk_index))
+        if (class_index, chunk_index) == (1, 1):
+            raise KeyboardInterrupt("the session ended")
+        return real_run_chunk(card, class_index, chunk_index, n_jets)
+
+    monkeypatch.setenv("MLPP_DATA", str(tmp_path / "resumed"))
+    monkeypatch.setattr(build_module, "open_executor", in_process)
+    monkeypatch.setattr(build_module, "run_chunk", crashing_on_the_last_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        build("tiny", "fast", quiet=True)
+    assert not dataset_path("tiny", "fast").exists()
+    parts = dataset_path("tiny", "fast").with_name(".tiny-fast.h5.parts")
+    assert len(list(parts.glob("*.npz"))) == 3
+
+    # One kept chunk is damaged: it must be generated again, not trusted.
+    damaged = sorted(parts.glob("*.npz"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    calls.clear()
+    monkeypatch.setattr(build_module, "run_chunk",
+                        lambda *args: calls.append(args[1:3]) or real_run_chunk(*args))
+    resumed = read_h5(build("tiny", "fast"))
+    assert sorted(calls) == [(0, 0), (1, 1)]
+    assert "resuming an interrupted build, 2 of 4 chunks kept" in capsys.readouterr().err
+    assert not parts.exists()
+    np.testing.assert_array_equal(clean.labels, resumed.labels)
+    np.testing.assert_array_equal(clean.features, resumed.features)
+    for key in clean.constituents:
+        np.testing.assert_array_equal(clean.constituents[key], resumed.constituents[key])

@@ -1,5 +1,10 @@
 """Build a dataset from its card: chunks → executor → features → one verified HDF5 file.
 
+Every finished chunk is kept, hash-verified, in a hidden folder beside the file
+(``.<card>-<tier>.h5.parts/``) until the whole file is written: a build that is
+interrupted (Ctrl-C, a crash, a session that ends) resumes with the chunks it still
+needs, and the folder is removed once the file is in place.
+
 Chunks go through the ``concurrent.futures.Executor`` interface: a local process pool
 by default, or a Dask cluster's executor (``dask.distributed.Client.get_executor()``)
 when a scheduler address is given, so that generation at reference-dataset scale
@@ -11,6 +16,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import platform
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -123,13 +129,22 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
                   file=sys.stderr)
     units = card.chunks(tier)
     total = sum(n for _, _, n in units)
-    results: dict[tuple[int, int], dict] = {}
+    parts = _parts_dir(path)
+    if force:
+        shutil.rmtree(parts, ignore_errors=True)
+    results = _saved_chunks(parts, card, units)
+    if results and not quiet:
+        print(f"{name} ({tier}): resuming an interrupted build, {len(results)} of {len(units)} chunks kept "
+              f"in {parts}", file=sys.stderr)
     started = time.perf_counter()
     with open_executor(workers, scheduler) as pool, _progress(total, f"{name} ({tier})", quiet) as bar:
-        futures = {pool.submit(run_chunk, card, ci, k, n): (ci, k) for ci, k, n in units}
+        bar.update(sum(len(r["label"]) for r in results.values()))
+        futures = {pool.submit(run_chunk, card, ci, k, n): (ci, k, n) for ci, k, n in units if (ci, k) not in results}
         for future in cf.as_completed(futures):
-            results[futures[future]] = future.result()
-            bar.update(len(results[futures[future]]["label"]))
+            ci, k, n = futures[future]
+            results[(ci, k)] = future.result()
+            _save_chunk(parts, card, (ci, k, n), results[(ci, k)])
+            bar.update(len(results[(ci, k)]["label"]))
     wall = time.perf_counter() - started
     ordered = [results[(ci, k)] for ci, k, _ in units]
     # Store in a seeded random order so that any slice (train/test split) mixes the classes.
@@ -153,9 +168,53 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
     cache.write_atomic(path, lambda tmp: write_h5(tmp, data),
                        meta={"card": card.name, "card_sha256": card.sha256, "fingerprint": _fingerprint(card),
                              "tier": tier, "jets": total})
+    shutil.rmtree(parts, ignore_errors=True)
     if not quiet:
         print(f"{path}: {total} jets from {data.meta['events']} events in {wall:.0f} s", file=sys.stderr)
     return path
+
+
+def _parts_dir(path: Path) -> Path:
+    return path.with_name(f".{path.name}.parts")
+
+
+def _chunk_file(parts: Path, unit: tuple[int, int, int]) -> Path:
+    class_index, chunk_index, n_jets = unit
+    return parts / f"class{class_index}-chunk{chunk_index}-{n_jets}jets.npz"
+
+
+def _save_chunk(parts: Path, card: Card, unit: tuple[int, int, int], arrays: dict[str, np.ndarray]) -> None:
+    def writer(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.savez would append ".npz" to a path
+            np.savez(handle, **arrays)
+
+    cache.write_atomic(_chunk_file(parts, unit), writer, meta={"fingerprint": _fingerprint(card)})
+
+
+def _saved_chunks(parts: Path, card: Card, units: list[tuple[int, int, int]]) -> dict[tuple[int, int], dict]:
+    """The chunks an interrupted build of this card and generator version left, verified by sha256.
+
+    A chunk of another card version, or one whose hash does not match, is generated again.
+    """
+    if not parts.exists():
+        return {}
+    try:
+        manifest = cache.read_manifest(parts)
+    except cache.CorruptCacheError:
+        shutil.rmtree(parts, ignore_errors=True)
+        return {}
+    kept = {}
+    for unit in units:
+        path = _chunk_file(parts, unit)
+        if not path.exists() or manifest.get(path.name, {}).get("fingerprint") != _fingerprint(card):
+            continue
+        try:
+            cache.verify(path, "it is generated again")
+        except cache.CorruptCacheError:
+            continue
+        with np.load(path) as stored:
+            kept[unit[:2]] = {key: stored[key] for key in stored.files}
+    return kept
 
 
 def load(name: str, tier: str | None = None, generate: bool = True, **build_options) -> JetDataset:
