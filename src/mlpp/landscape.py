@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mlpp import settings
-from mlpp.data.cache import verify, write_atomic
+from mlpp.data.cache import verify, write_npz
 from mlpp.data.dataset import JetDataset
 from mlpp.evaluation import TaggerResult
 
@@ -85,12 +85,8 @@ def record(result: TaggerResult, test: JetDataset, lecture: str) -> Path:
     path = scores_dir(test) / f"{_slug(result.name)}.npz"
     info = {"name": result.name, "lecture": str(lecture), "n_params": result.n_params,
             "train_seconds": result.train_seconds, "tier": test.meta.get("tier")}
-
-    def writer(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, scores=np.asarray(result.scores, dtype=np.float64), info=json.dumps(info))
-
-    write_atomic(path, writer, meta={"tagger": result.name, "lecture": str(lecture)})
+    write_npz(path, {"scores": np.asarray(result.scores, dtype=np.float64), "info": np.asarray(json.dumps(info))},
+              meta={"tagger": result.name, "lecture": str(lecture)})
     return path
 
 

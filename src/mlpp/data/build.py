@@ -184,11 +184,7 @@ def _chunk_file(parts: Path, unit: tuple[int, int, int]) -> Path:
 
 
 def _save_chunk(parts: Path, card: Card, unit: tuple[int, int, int], arrays: dict[str, np.ndarray]) -> None:
-    def writer(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # a handle: np.savez would append ".npz" to a path
-            np.savez(handle, **arrays)
-
-    cache.write_atomic(_chunk_file(parts, unit), writer, meta={"fingerprint": _fingerprint(card)})
+    cache.write_npz(_chunk_file(parts, unit), arrays, meta={"fingerprint": _fingerprint(card)})
 
 
 def _saved_chunks(parts: Path, card: Card, units: list[tuple[int, int, int]]) -> dict[tuple[int, int], dict]:

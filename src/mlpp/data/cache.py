@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 MANIFEST = "manifest.json"
 
 
@@ -99,6 +101,16 @@ def write_atomic(path: Path, writer: Callable[[Path], None], meta: dict | None =
                                "written": time.strftime("%Y-%m-%dT%H:%M:%S"), **(meta or {})}
         _write_json_atomic(path.parent / MANIFEST, manifest)
     return digest
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray], meta: dict | None = None) -> str:
+    """Write ``arrays`` to the ``.npz`` file ``path`` atomically and record it; returns its sha256."""
+
+    def writer(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.savez would append ".npz" to a bare path
+            np.savez(handle, **arrays)
+
+    return write_atomic(path, writer, meta)
 
 
 def verify(path: Path, rebuild_hint: str) -> dict:
