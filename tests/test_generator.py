@@ -216,3 +216,56 @@ def test_an_interrupted_build_resumes_with_the_chunks_it_still_needs(tiny_cards,
     np.testing.assert_array_equal(clean.features, resumed.features)
     for key in clean.constituents:
         np.testing.assert_array_equal(clean.constituents[key], resumed.constituents[key])
+
+
+def test_sigterm_stops_the_workers_and_keeps_the_finished_chunks(tiny_cards, tmp_path):
+    """`kill` on `mlpp data generate` ends its worker processes at once, and a rerun resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+    import yaml
+
+    # Chunks of a few seconds each (qg: about 30 jets per CPU-second), so that a worker left
+    # running would still be alive when the test looks.
+    raw = yaml.safe_load((tiny_cards / "qg.yml").read_text())
+    raw.update(name="slow", sizes={"fast": 300, "full": 600}, chunk_jets=300)
+    (tiny_cards / "slow.yml").write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "MLPP_CARDS": str(tiny_cards), "MLPP_DATA": str(tmp_path / "cache")}
+    command = [sys.executable, "-c", "import sys; from mlpp.cli import main; sys.exit(main())",
+               "data", "generate", "slow", "--tier", "full", "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    parts = tmp_path / "cache" / ".slow-full.h5.parts"
+    deadline = time.monotonic() + 120
+    while not list(parts.glob("*.npz")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build finished before it could be interrupted"
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers, "the build runs its chunks in worker processes"
+    proc.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    # Not after the running chunks end (seconds each here, minutes in the full tier).
+    assert time.monotonic() - signalled < 3, "the build waited for its running chunks instead of stopping them"
+    assert proc.returncode == 130
+    assert "interrupted while generating slow" in err and "run the same command again to resume" in err
+    _, alive = psutil.wait_procs(workers, timeout=1)
+    running = [p for p in alive if _still_running(p)]  # a dead child nobody reaped yet is a zombie
+    assert not running, f"workers still running their chunks after SIGTERM: {[p.pid for p in running]}"
+    kept = list(parts.glob("*.npz"))
+    assert 1 <= len(kept) < 4
+    rerun = subprocess.run(command[:-1], env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming an interrupted build, {len(kept)} of 4 chunks kept" in rerun.stderr
+
+
+def _still_running(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

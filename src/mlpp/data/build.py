@@ -83,8 +83,28 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
         return
     n = workers or max(1, min(os.cpu_count() or 1, 8))
     # spawn: a notebook may already hold TensorFlow or torch threads that must not be forked.
-    with cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+    try:
         yield pool
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """End the workers' running chunks now, not when they finish (what an interrupted build needs).
+
+    ``shutdown`` alone waits for running chunks, minutes each in the full tier, and a SIGTERM
+    sent to the main process would leave them running; Python < 3.14 has no public
+    ``terminate_workers``, hence the private ``_processes``.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
 
 
 def _versions() -> dict[str, str]:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from mlpp import settings
 
@@ -50,14 +52,26 @@ def _generate(args: argparse.Namespace) -> int:
         print("mlpp data generate: name one or more cards, or pass --all (cards: " + ", ".join(available()) + ")",
               file=sys.stderr)
         return 2
+    # A SIGTERM (a job scheduler, `kill`, a closing session) ends the build like Ctrl-C does:
+    # the workers stop and the finished chunks stay on disk for the next run.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     for name in names:
         try:
             build(name, args.tier, workers=args.workers, scheduler=args.scheduler, force=args.force, quiet=args.quiet)
         except (CardError, ValueError, RuntimeError) as err:
             print(f"mlpp data generate: {err}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print(f"mlpp data generate: interrupted while generating {name}; its finished chunks are kept: "
+                  "run the same command again to resume", file=sys.stderr)
+            return 130
         print(f"{name}: ok")
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def needed_cards(folders: tuple[str, ...] = ("lectures", "solutions")) -> list[str]:
