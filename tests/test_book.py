@@ -26,6 +26,21 @@ def test_every_lecture_is_in_the_toc():
     assert lectures and lectures <= listed
 
 
+@pytest.mark.parametrize("notebook", sorted(
+    p.relative_to(REPO).as_posix() for p in [*(REPO / "lectures").glob("*.ipynb"), *(REPO / "solutions").glob("*/*.ipynb")]))
+def test_notebooks_are_committed_clean(notebook):
+    """Lectures and exercise sources are committed without outputs, and every cell has an id (nbformat 4.5)."""
+    import json
+
+    raw = json.loads((REPO / notebook).read_text())
+    assert (raw["nbformat"], raw["nbformat_minor"]) >= (4, 5)
+    for index, cell in enumerate(raw["cells"]):
+        assert cell.get("id"), f"{notebook}: cell {index} has no id; run nbformat's normalize() on it"
+        if cell["cell_type"] == "code":
+            assert not cell["outputs"] and cell["execution_count"] is None, \
+                f"{notebook}: cell {index} was committed with outputs; clear them (jupyter nbconvert --clear-output)"
+
+
 def test_syllabus_links_exactly_the_existing_lectures():
     syllabus = (REPO / "book" / "syllabus.md").read_text()
     for nb in (REPO / "lectures").glob("*.ipynb"):
