@@ -1,6 +1,8 @@
 """The generator: cards, determinism, and the physics the lectures rely on."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import yaml
@@ -166,6 +168,19 @@ def test_dask_cluster_gives_the_same_dataset(tiny_cards, tmp_path, monkeypatch):
     np.testing.assert_array_equal(local.constituents["pt"], on_dask.constituents["pt"])
 
 
+def test_only_pool_workers_are_limited_to_one_thread(monkeypatch):
+    """The worker pool runs one thread per process; the process that starts it keeps its own."""
+    import importlib
+
+    build_module = importlib.import_module("mlpp.data.build")  # mlpp.data.build is also the function's name
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    build_module._limit_worker_threads()
+    assert "OMP_NUM_THREADS" not in os.environ
+    with build_module.open_executor(workers=1) as pool:
+        pool.submit(build_module._limit_worker_threads).result()
+        assert pool.submit(os.getenv, "OMP_NUM_THREADS").result() == "1"
+
+
 @pytest.mark.slow
 def test_an_interrupted_build_resumes_with_the_chunks_it_still_needs(tiny_cards, tmp_path, monkeypatch, capsys):
     """Chunks finished before a crash are kept (verified) and not generated again; the result is unchanged."""
@@ -194,6 +209,7 @@ def test_an_interrupted_build_resumes_with_the_chunks_it_still_needs(tiny_cards,
         return real_run_chunk(card, class_index, chunk_index, n_jets)
 
     monkeypatch.setenv("MLPP_DATA", str(tmp_path / "resumed"))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(build_module, "open_executor", in_process)
     monkeypatch.setattr(build_module, "run_chunk", crashing_on_the_last_chunk)
     with pytest.raises(KeyboardInterrupt):
@@ -210,6 +226,7 @@ def test_an_interrupted_build_resumes_with_the_chunks_it_still_needs(tiny_cards,
                         lambda *args: calls.append(args[1:3]) or real_run_chunk(*args))
     resumed = read_h5(build("tiny", "fast"))
     assert sorted(calls) == [(0, 0), (1, 1)]
+    assert "OMP_NUM_THREADS" not in os.environ, "chunks run in-process must not single-thread the caller"
     assert "resuming an interrupted build, 2 of 4 chunks kept" in capsys.readouterr().err
     assert not parts.exists()
     np.testing.assert_array_equal(clean.labels, resumed.labels)

@@ -56,7 +56,7 @@ def run_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int) -> di
     """One work unit: generate the jets, then their high-level features (in the worker)."""
     from mlpp.data.generate import generate_chunk
 
-    settings.limit_threads(1)
+    _limit_worker_threads()
     out = generate_chunk(card, class_index, chunk_index, n_jets)
     t0 = time.perf_counter()
     features = jet_features(out["pt"], out["eta"], out["phi"], out["e"], out["mask"], card.jets.R)
@@ -65,6 +65,16 @@ def run_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int) -> di
     out["features"] = features
     out["seconds"] = out["seconds"] + (time.perf_counter() - t0)
     return out
+
+
+def _limit_worker_threads() -> None:
+    """One numpy/torch thread per worker process, since the pool already uses every core.
+
+    Never in the calling process: a test or a notebook that runs a chunk in-process would
+    otherwise keep ``OMP_NUM_THREADS=1`` for everything it does afterwards.
+    """
+    if multiprocessing.parent_process() is not None:
+        settings.limit_threads(1)
 
 
 @contextmanager
