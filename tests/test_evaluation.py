@@ -31,8 +31,16 @@ def test_table_columns_and_background_count():
     scores = np.r_[rng.normal(1, 1, 5000), rng.normal(-1, 1, 5000)]
     row = TaggerResult("gauss", labels, scores, n_params=3).row()
     assert row["bkg jets @ 0.3"] == pytest.approx(5000 / row["1/eB @ eS=0.3"], abs=1)
+    assert row["stat. +- @ 0.3"] == pytest.approx(row["1/eB @ eS=0.3"] / np.sqrt(row["bkg jets @ 0.3"]))
     table = comparison_table([TaggerResult("gauss", labels, scores, n_params=3)])
     assert list(table.index) == ["gauss"] and table.loc["gauss", "AUC"] > 0.9
+
+
+def test_no_background_left_has_no_uncertainty_to_quote():
+    labels = np.r_[np.ones(100), np.zeros(100)]
+    row = TaggerResult("perfect", labels, labels.copy()).row()
+    assert row["1/eB @ eS=0.3"] == np.inf and row["bkg jets @ 0.3"] == 0
+    assert np.isnan(row["stat. +- @ 0.3"])
 
 
 def test_count_parameters_keras_and_torch():

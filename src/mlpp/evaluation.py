@@ -26,6 +26,7 @@ class TaggerResult:
         scores = np.asarray(self.scores, dtype=float)
         n_background = int(np.sum(labels == 0))
         r30 = rejection_at(labels, scores, 0.3)
+        n_passed = int(round(n_background / r30)) if np.isfinite(r30) else 0
         return {
             "tagger": self.name,
             "AUC": auc(labels, scores),
@@ -34,7 +35,9 @@ class TaggerResult:
             "1/eB @ eS=0.3": r30,
             "1/eB @ eS=0.5": rejection_at(labels, scores, 0.5),
             # how many background jets the εS = 0.3 number rests on
-            "bkg jets @ 0.3": int(round(n_background / r30)) if np.isfinite(r30) else 0,
+            "bkg jets @ 0.3": n_passed,
+            # Poisson: 1/εB = N/n is uncertain by (1/εB)/sqrt(n) when it rests on n jets
+            "stat. +- @ 0.3": r30 / np.sqrt(n_passed) if n_passed else np.nan,
             "parameters": self.n_params,
             "train s": self.train_seconds,
             **self.extra,
@@ -46,7 +49,8 @@ def comparison_table(results: list[TaggerResult]):
     import pandas as pd
 
     table = pd.DataFrame([r.row() for r in results]).set_index("tagger")
-    return table.round({"AUC": 3, "accuracy": 3, "1/eB @ eS=0.3": 0, "1/eB @ eS=0.5": 1, "train s": 1})
+    return table.round({"AUC": 3, "accuracy": 3, "1/eB @ eS=0.3": 0, "1/eB @ eS=0.5": 1, "stat. +- @ 0.3": 0,
+                        "train s": 1})
 
 
 def count_parameters(model) -> int:
