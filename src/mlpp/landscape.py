@@ -131,6 +131,10 @@ def published_table():
                                             "source"]).set_index("tagger")
 
 
+SIDE_BY_SIDE_COLUMNS = ["published counterpart", "AUC", "AUC published", "1/eB @ 0.3", "1/eB @ 0.3 published",
+                        "ratio", "rank", "rank published"]
+
+
 def side_by_side(table, published=None):
     """Each of our taggers that has a published counterpart, beside it (``table`` from :func:`table`).
 
@@ -150,10 +154,8 @@ def side_by_side(table, published=None):
         rows.append({"tagger": ours, "published counterpart": match,
                      "AUC": table.loc[ours, "AUC"], "AUC published": published.loc[match, "AUC"],
                      "1/eB @ 0.3": r_ours, "1/eB @ 0.3 published": r_theirs, "ratio": round(r_ours / r_theirs, 2)})
-    if not rows:
-        return pd.DataFrame(columns=["published counterpart", "AUC", "AUC published", "1/eB @ 0.3",
-                                     "1/eB @ 0.3 published", "ratio", "rank", "rank published"])
-    pairs = pd.DataFrame(rows).set_index("tagger").sort_values("1/eB @ 0.3", ascending=False, kind="stable")
+    pairs = pd.DataFrame(rows, columns=["tagger", *SIDE_BY_SIDE_COLUMNS[:-2]]).set_index("tagger")
+    pairs = pairs.sort_values("1/eB @ 0.3", ascending=False, kind="stable")
     pairs["rank"] = pairs["1/eB @ 0.3"].rank(ascending=False, method="min").astype(int)
     pairs["rank published"] = pairs["1/eB @ 0.3 published"].rank(ascending=False, method="min").astype(int)
     return pairs
