@@ -3,9 +3,12 @@
 
 Each notebook is executed with `jupyter nbconvert --execute` (the output goes to a
 temporary folder, the source is not touched) in the tier given, --runs times. While
-it runs, the resident memory of the kernel and of everything the kernel starts (worker
+it runs, the memory of the kernel and of everything the kernel starts (worker
 processes, compilers) is summed every 0.2 s; the peak of that sum is the notebook's
-memory. The table gives the median over the runs, the spread, and the load average of
+memory. Each process counts with its proportional set size (PSS, Linux): pages that
+forked workers share with the kernel count once, where a sum of resident sizes would
+count them once per worker (EnergyFlow's EFP pool in Lecture 4 doubled its figure that
+way). Where PSS is not available the resident size is used. The table gives the median over the runs, the spread, and the load average of
 the machine before the runs, because on shared cores the wall time follows the load.
 
     python benchmarks/notebook_budget.py lectures/11_fpga_hls4ml.ipynb --runs 3
@@ -27,6 +30,14 @@ from pathlib import Path
 import psutil
 
 
+def _memory(process: psutil.Process) -> int:
+    """Proportional set size in bytes where the system reports it, else the resident size."""
+    try:
+        return process.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return process.memory_info().rss
+
+
 def run_once(notebook: Path, tier: str, timeout: int) -> tuple[float, float]:
     """(wall seconds, peak GB of the kernel and its children) of one execution."""
     env = dict(os.environ, MLPP_TIER=tier, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONHASHSEED="0")
@@ -40,7 +51,7 @@ def run_once(notebook: Path, tier: str, timeout: int) -> tuple[float, float]:
         while launcher.poll() is None:
             try:
                 # The launcher itself only reads and writes the notebook: count what it starts.
-                peak = max(peak, sum(p.memory_info().rss for p in launcher.children(recursive=True)))
+                peak = max(peak, sum(_memory(p) for p in launcher.children(recursive=True)))
             except psutil.Error:  # a child ended between listing and reading it
                 pass
             time.sleep(0.2)

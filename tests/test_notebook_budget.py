@@ -31,6 +31,16 @@ def test_the_peak_memory_is_the_kernels(budget, tmp_path):
     assert 0.3 < gigabytes < 1.5
 
 
+def test_memory_shared_with_forked_workers_counts_once(budget, tmp_path):
+    # 300 MB in the kernel, then two forked workers that share its pages: a sum of resident
+    # sizes says about 900 MB, the real footprint is about 300 MB.
+    source = ("import multiprocessing, time\nblock = bytearray(300_000_000)\n"
+              "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+              "    pool.map(time.sleep, [2.0, 2.0])")
+    seconds, gigabytes = budget.run_once(_notebook(tmp_path / "fork.ipynb", source), "fast", timeout=120)
+    assert 0.3 < gigabytes < 0.6
+
+
 def test_a_failing_notebook_is_reported_not_timed(budget, tmp_path, capsys):
     notebook = _notebook(tmp_path / "broken.ipynb", "raise ValueError('no jets')")
     with pytest.raises(RuntimeError, match="broken.ipynb failed in the fast tier"):
