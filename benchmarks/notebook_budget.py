@@ -8,8 +8,9 @@ processes, compilers) is summed every 0.2 s; the peak of that sum is the noteboo
 memory. Each process counts with its proportional set size (PSS, Linux): pages that
 forked workers share with the kernel count once, where a sum of resident sizes would
 count them once per worker (EnergyFlow's EFP pool in Lecture 4 doubled its figure that
-way). Where PSS is not available the resident size is used. The table gives the median over the runs, the spread, and the load average of
-the machine before the runs, because on shared cores the wall time follows the load.
+way); where PSS is not available the resident size is used. The table gives the median
+over the runs, the spread, and the load average of the machine before the runs,
+because on shared cores the wall time follows the load.
 
     python benchmarks/notebook_budget.py lectures/11_fpga_hls4ml.ipynb --runs 3
     python benchmarks/notebook_budget.py solutions/*/*.ipynb --tier fast --runs 1

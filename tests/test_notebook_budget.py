@@ -33,7 +33,7 @@ def test_the_peak_memory_is_the_kernels(budget, tmp_path):
 
 def test_memory_shared_with_forked_workers_counts_once(budget, tmp_path):
     # 300 MB in the kernel, then two forked workers that share its pages: a sum of resident
-    # sizes says about 900 MB, the real footprint is about 300 MB.
+    # sizes counts them three times (about 1 GB), the real footprint is about 300 MB.
     source = ("import multiprocessing, time\nblock = bytearray(300_000_000)\n"
               "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
               "    pool.map(time.sleep, [2.0, 2.0])")
