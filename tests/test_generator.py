@@ -1,6 +1,7 @@
 """The generator: cards, determinism, and the physics the lectures rely on."""
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
@@ -11,6 +12,8 @@ from mlpp.data import CardError, load_card
 from mlpp.data.cards import available
 from mlpp.data.dataset import read_h5
 from mlpp.data.generate import chunk_seed, generate_chunk
+
+build_module = importlib.import_module("mlpp.data.build")  # mlpp.data.build is also the function's name
 
 
 def _peak(values: np.ndarray, lo: float, hi: float, width: float = 5.0) -> float:
@@ -170,9 +173,6 @@ def test_dask_cluster_gives_the_same_dataset(tiny_cards, tmp_path, monkeypatch):
 
 def test_only_pool_workers_are_limited_to_one_thread(monkeypatch):
     """The worker pool runs one thread per process; the process that starts it keeps its own."""
-    import importlib
-
-    build_module = importlib.import_module("mlpp.data.build")  # mlpp.data.build is also the function's name
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     build_module._limit_worker_threads()
     assert "OMP_NUM_THREADS" not in os.environ
@@ -185,12 +185,9 @@ def test_only_pool_workers_are_limited_to_one_thread(monkeypatch):
 def test_an_interrupted_build_resumes_with_the_chunks_it_still_needs(tiny_cards, tmp_path, monkeypatch, capsys):
     """Chunks finished before a crash are kept (verified) and not generated again; the result is unchanged."""
     import concurrent.futures as cf
-    import importlib
     from contextlib import contextmanager
 
     from mlpp.data.build import build, dataset_path
-
-    build_module = importlib.import_module("mlpp.data.build")  # mlpp.data.build is also the function's name
 
     clean = read_h5(build("tiny", "fast", workers=1, quiet=True))
     assert not list((tmp_path / "cache").glob(".*.parts")), "the chunks of a finished build are removed"
