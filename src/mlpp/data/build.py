@@ -13,6 +13,8 @@ runs on an existing cluster with no change of code.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
+import json
 import multiprocessing
 import os
 import platform
@@ -34,13 +36,15 @@ from mlpp.data.detector import DetectorModel
 from mlpp.data.features import FEATURE_NAMES, jet_features
 
 
-# Bump when the generator, the detector or the features change what they write:
+# Bump when the generator, the detector's code or the features change what they write:
 # cached files made by another version are then regenerated, never silently reused.
-GENERATOR_VERSION = 2
+# (3: calorimeter towers.) The detector's parameters are in the fingerprint themselves.
+GENERATOR_VERSION = 3
 
 
 def _fingerprint(card: Card) -> str:
-    return f"{card.sha256}:v{GENERATOR_VERSION}"
+    detector = hashlib.sha256(json.dumps(DetectorModel().to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    return f"{card.sha256}:v{GENERATOR_VERSION}:det-{detector}"
 
 
 def dataset_path(name: str, tier: str | None = None) -> Path:

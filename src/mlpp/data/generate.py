@@ -159,9 +159,9 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         # Beyond the calorimeters nothing is seen: skip those particles before drawing random numbers.
         covered = np.abs(eta) < detector.calo_abs_eta
         visible, pt, eta, phi = visible[covered], pt[covered], eta[covered], phi[covered]
-        seen = apply_detector(pt, eta, phi, ids[visible], charge_of(ids[visible]), rng, detector)
-        seen_events = event_of[visible][seen["index"]]
-        seen_counts = np.bincount(seen_events, minlength=len(counts))
+        seen = apply_detector(pt, eta, phi, ids[visible], charge_of(ids[visible]), rng, detector,
+                              event=event_of[visible])
+        seen_counts = np.bincount(seen["event"], minlength=len(counts))
         spx = seen["pt"] * np.cos(seen["phi"])
         spy = seen["pt"] * np.sin(seen["phi"])
         spz = seen["pt"] * np.sinh(seen["eta"])
