@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mlpp.data.features import FEATURE_NAMES, jet_features
-from mlpp.physics import boost_z, jet_p4s, masses_from_p4s, p4s_from_ptetaphie, ptetaphim_from_p4s
+from mlpp.kinematics import boost, jet_p4s, masses_from_p4s, p4s_from_ptetaphie, ptetaphim_from_p4s
 
 COLUMNS = ("pt", "eta", "phi", "e", "mask")
 
@@ -58,7 +58,7 @@ def test_substructure_is_invariant_under_longitudinal_boosts(top):
     """τN and the energy correlators use pT and rapidity differences: a boost along z changes neither."""
     pts, etas, phis, es, mask = _arrays(top, 30)
     pts, etas, phis = (a.astype(np.float64) for a in (pts, etas, phis))
-    p4 = boost_z(p4s_from_ptetaphie(pts, etas, phis, es), 0.7)
+    p4 = boost(p4s_from_ptetaphie(pts, etas, phis, es), (0, 0, 1), 0.7)
     boosted = ptetaphim_from_p4s(p4)
     # rapidity, not pseudorapidity, shifts by exactly 0.7 for massive constituents; use y as "eta" consistently
     fb = jet_features(boosted[..., 0], etas + 0.7, boosted[..., 2], pts * np.cosh(etas + 0.7), mask, R=0.8)

@@ -137,7 +137,7 @@ def test_jets_respect_the_card(top, jets5):
 
 
 def test_constituents_lie_inside_the_jet(top):
-    from mlpp.physics import delta_r
+    from mlpp.kinematics import delta_r
 
     c = top.constituents
     dr = delta_r(c["eta"], c["phi"], top.jet[:, 1:2], top.jet[:, 2:3])

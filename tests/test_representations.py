@@ -54,28 +54,6 @@ def _toy_dataset(n_jets=12, n_particles=25, seed=3):
 
 # --- conversions -----------------------------------------------------------------------
 
-def test_massless_rapidity_is_pseudorapidity():
-    etas = np.linspace(-2.5, 2.5, 11)
-    pts = np.full_like(etas, 50.0)
-    np.testing.assert_allclose(reps.rapidities_from_ptetaes(pts, etas, pts * np.cosh(etas)), etas, atol=1e-12)
-
-
-@pytest.mark.parametrize("mass", [0.13957, 1.0, 10.0])
-def test_rapidity_of_a_massive_particle(mass):
-    pts, etas = np.array([1.0, 20.0, 300.0]), np.array([-1.5, 0.3, 2.0])
-    pzs = pts * np.sinh(etas)
-    es = np.sqrt(pts**2 + pzs**2 + mass**2)
-    expected = 0.5 * np.log((es + pzs) / (es - pzs))
-    got = reps.rapidities_from_ptetaes(pts, etas, es)
-    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
-    assert np.all(np.abs(got) <= np.abs(etas) + 1e-12)  # |y| <= |η| for a massive particle
-
-
-def test_padding_gets_zero_rapidity():
-    mask = np.array([True, False])
-    assert reps.rapidities_from_ptetaes([10.0, 0.0], [1.0, 0.0], [15.4, 0.0], mask)[1] == 0.0
-
-
 def test_pdgids_from_classes():
     classes = np.array([CHARGED_HADRON, CHARGED_HADRON, ELECTRON, MUON, PHOTON, NEUTRAL_HADRON, -1])
     charges = np.array([1, -1, -1, 1, 0, 0, 0])
@@ -106,7 +84,7 @@ def test_ptyphipids_from_dataset_layout():
 def test_ptyphipids_match_energyflow_mass():
     """The converted particles give the jet mass that the constituents give."""
     ef = pytest.importorskip("energyflow")
-    from mlpp.physics import jet_p4s, masses_from_p4s
+    from mlpp.kinematics import jet_p4s, masses_from_p4s
 
     jets = _toy_dataset()
     particles = reps.ptyphipids_from_dataset(jets)

@@ -6,7 +6,7 @@ import pytest
 
 from mlpp import sequences as seq
 from mlpp.data.dataset import JetDataset
-from mlpp.physics import jet_p4s, ptetaphim_from_p4s
+from mlpp.kinematics import jet_p4s, ptetaphim_from_p4s
 
 
 def _jets(n_jets: int = 40, n_slots: int = 25, seed: int = 0, holes: bool = False):

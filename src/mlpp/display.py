@@ -21,6 +21,7 @@ import numpy as np
 from mlpp.data.cards import Card
 from mlpp.data.dataset import JetDataset
 from mlpp.data.detector import NEUTRINOS, DetectorModel, apply_detector
+from mlpp.kinematics import delta_phi, masses_from_p4s, ptetaphi_from_momenta
 
 JET_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
 
@@ -50,12 +51,6 @@ class Event:
                 f"{len(self.jets)} jets: {jets}{', ...' if len(self.jets) > 3 else ''})")
 
 
-def _kinematics(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pts = np.hypot(px, py)
-    etas = np.arcsinh(np.divide(pz, pts, out=np.zeros_like(pz), where=pts > 0))
-    return pts, etas, np.arctan2(py, px)
-
-
 def generate_event(card: Card, class_index: int, seed: int = 1, jet_pt_min: float = 20.0,
                    max_events: int = 200, detector: DetectorModel = DetectorModel()) -> Event:
     """Generate one event of class ``class_index`` of ``card``, seen by ``detector``, with jets.
@@ -82,7 +77,7 @@ def generate_event(card: Card, class_index: int, seed: int = 1, jet_pt_min: floa
         px, py, pz = (ak.to_numpy(getattr(prt.p, c)) for c in ("px", "py", "pz"))
         visible = (status > 0) & ~np.isin(np.abs(ids), NEUTRINOS)
         charges = np.array([pythia.particleData.charge(int(i)) for i in ids[visible]], dtype=float)
-        pts, etas, phis = _kinematics(px[visible], py[visible], pz[visible])
+        pts, etas, phis = ptetaphi_from_momenta(px[visible], py[visible], pz[visible])
         seen = apply_detector(pts, etas, phis, ids[visible], charges, rng, detector)
         p4s = ak.zip({"px": seen["pt"] * np.cos(seen["phi"]), "py": seen["pt"] * np.sin(seen["phi"]),
                       "pz": seen["pt"] * np.sinh(seen["eta"]), "E": seen["e"]})
@@ -96,14 +91,15 @@ def generate_event(card: Card, class_index: int, seed: int = 1, jet_pt_min: floa
                            f"in {max_events} events of class {card.classes[class_index].name}")
     order = np.argsort(-jet_pts, kind="stable")
     jet_e, jet_pz = ak.to_numpy(jets.E)[order], ak.to_numpy(jets.pz)[order]
-    jet_pt, jet_eta, jet_phi = _kinematics(ak.to_numpy(jets.px)[order], ak.to_numpy(jets.py)[order], jet_pz)
-    jet_mass = np.sqrt(np.maximum(jet_e**2 - jet_pt**2 - jet_pz**2, 0.0))
+    jet_px, jet_py = ak.to_numpy(jets.px)[order], ak.to_numpy(jets.py)[order]
+    jet_pt, jet_eta, jet_phi = ptetaphi_from_momenta(jet_px, jet_py, jet_pz)
+    jet_mass = masses_from_p4s(np.stack([jet_e, jet_px, jet_py, jet_pz], axis=-1))
     jet_index = np.full(len(seen["pt"]), -1)
     members = cs.constituent_index(min_pt=jet_pt_min)
     for rank, j in enumerate(order):
         jet_index[ak.to_numpy(members[j])] = rank
     hard = (np.abs(status) == 22) | (np.abs(status) == 23)
-    hpts, hetas, hphis = _kinematics(px[hard], py[hard], pz[hard])
+    hpts, hetas, hphis = ptetaphi_from_momenta(px[hard], py[hard], pz[hard])
     partons = {"name": np.array([pythia.particleData.name(int(i)) for i in ids[hard]]),
                "pdgid": ids[hard], "status": status[hard], "pt": hpts, "eta": hetas, "phi": hphis}
     particles = {k: seen[k] for k in ("pt", "eta", "phi", "e", "charge", "pid_class")}
@@ -133,8 +129,6 @@ def event_display(ax, event: Event, n_jets: int = 2, pt_scale: float = 3.0, show
     (0 = hardest), with φ unwrapped around its axis and the partons named. Returns the drawn artists as
     ``{"particles": [...], "jets": [...], "partons": [...]}``.
     """
-    from mlpp.physics import delta_phi
-
     p, part = event.particles, event.partons
     phis, parton_phis = p["phi"], part["phi"]
     if zoom is not None:
@@ -220,7 +214,6 @@ def jet_view(ax, data: JetDataset, index: int, half_width: float = 0.9, legend: 
     Marker area ∝ pT; a dashed circle of radius R (from ``data.meta``, else 0.8) marks the jet
     size; the title gives the class, the jet mass and the soft-drop mass. Returns the artists.
     """
-    from mlpp.physics import delta_phi
     from mlpp.plotting import jet_constituents
 
     c, mask = data.constituents, data.constituents["mask"][index]

@@ -1,22 +1,87 @@
-"""Four-vectors of jet constituents, Lorentz transformations of whole jets, Minkowski inner
-products and the pairwise interaction features of the Particle Transformer (numpy; GeV).
+"""Kinematics of particles and jets: the one home of four-vectors, pT/η/φ, rapidity, ΔR,
+Minkowski inner products, boosts and rotations, and the Particle Transformer's pairwise
+features (numpy; GeV and radians).
 
 Four-vectors are ``(..., 4)`` arrays ``(E, px, py, pz)`` in GeV; the metric is
 ``diag(+1, -1, -1, -1)``. Axes are 3-vectors (any length); rapidities are dimensionless.
 Padded particles are all-zero four-vectors with ``mask`` false.
+
+Every other module takes η, y and φ from here (:func:`pseudorapidities`, :func:`rapidities`,
+:func:`ptetaphi_from_momenta`) instead of writing the formulas again; a test checks that.
 """
 from __future__ import annotations
 
 import numpy as np
-
-from mlpp.physics import delta_phi, p4s_from_ptetaphie
 
 METRIC = np.array([1.0, -1.0, -1.0, -1.0])
 PAIR_FEATURE_NAMES = ("ln_delta", "ln_kt", "ln_z", "ln_m2")
 _CHUNK = 1000
 
 
+# --- angles, pseudorapidity and rapidity --------------------------------------------------
+
+def delta_phi(phi1: np.ndarray, phi2: np.ndarray) -> np.ndarray:
+    """φ1 − φ2 wrapped into [−π, π)."""
+    return (np.asarray(phi1) - np.asarray(phi2) + np.pi) % (2 * np.pi) - np.pi
+
+
+def delta_r(eta1: np.ndarray, phi1: np.ndarray, eta2: np.ndarray, phi2: np.ndarray) -> np.ndarray:
+    """ΔR = sqrt(Δη² + Δφ²), with Δφ wrapped (pass rapidities for the rapidity-based ΔR)."""
+    return np.hypot(np.asarray(eta1) - np.asarray(eta2), delta_phi(phi1, phi2))
+
+
+def pseudorapidities(pts: np.ndarray, pzs: np.ndarray) -> np.ndarray:
+    """η = asinh(pz / pT) from pT and pz (GeV, any shape); 0 where pT = 0 (padding, beam axis)."""
+    pts, pzs = np.asarray(pts, dtype=np.float64), np.asarray(pzs, dtype=np.float64)
+    return np.arcsinh(np.divide(pzs, pts, out=np.zeros(np.broadcast(pts, pzs).shape), where=pts > 0))
+
+
+def rapidities(pts: np.ndarray, pzs: np.ndarray, es: np.ndarray) -> np.ndarray:
+    """Rapidity y = ½ ln((E + pz)/(E − pz)) = asinh(pz / mT) from pT, pz and E (GeV, any shape).
+
+    Computed as asinh(pz / mT) with mT = sqrt(E² − pz²) floored at pT, so that rounding (float32
+    storage can give E slightly below |p|) makes a particle massless (y = η) instead of producing
+    nonsense; exact for physical four-vectors. 0 where mT = 0 (all-zero padding).
+    """
+    pts, pzs, es = (np.asarray(a, dtype=np.float64) for a in (pts, pzs, es))
+    mts = np.sqrt(np.maximum(es**2 - pzs**2, pts**2))
+    return np.arcsinh(np.divide(pzs, mts, out=np.zeros(np.broadcast(pts, pzs, es).shape), where=mts > 0))
+
+
+def ptetaphi_from_momenta(px: np.ndarray, py: np.ndarray, pz: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pT, η, φ) from momentum components (GeV, any shape); η = 0 where pT = 0."""
+    pts = np.hypot(px, py)
+    return pts, pseudorapidities(pts, pz), np.arctan2(py, px)
+
+
+def rapidities_from_ptetaes(pts: np.ndarray, etas: np.ndarray, es: np.ndarray,
+                            mask: np.ndarray | None = None) -> np.ndarray:
+    """Rapidities from pT [GeV], η and E [GeV] (see :func:`rapidities`); any shape.
+
+    Entries where ``mask`` is false (padding) are 0. For a massless particle y = η.
+    """
+    pts, etas = np.asarray(pts, dtype=np.float64), np.asarray(etas, dtype=np.float64)
+    ys = rapidities(pts, pts * np.sinh(etas), es)
+    return ys if mask is None else np.where(mask, ys, 0.0)
+
+
 # --- four-vectors -----------------------------------------------------------------------
+
+def p4s_from_ptetaphie(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray) -> np.ndarray:
+    """(…, 4) four-vectors (E, px, py, pz) from pT, η, φ, E."""
+    pts = np.asarray(pts, dtype=float)
+    return np.stack([np.asarray(es, float), pts * np.cos(phis), pts * np.sin(phis), pts * np.sinh(etas)], axis=-1)
+
+
+def jet_p4s(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray,
+            mask: np.ndarray | None = None) -> np.ndarray:
+    """Summed four-vector (E, px, py, pz) of each jet from (n_jets, n_particles) constituents."""
+    p4 = p4s_from_ptetaphie(pts, etas, phis, es)
+    if mask is not None:
+        p4 = p4 * np.asarray(mask)[..., None]
+    return p4.sum(axis=-2)
+
 
 def p4s_from_constituents(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray,
                           mask: np.ndarray) -> np.ndarray:
@@ -49,18 +114,21 @@ def p4s_from_dataset(dataset, n_particles: int) -> tuple[np.ndarray, np.ndarray]
 def ptetaphie_from_p4s(p4s: np.ndarray) -> np.ndarray:
     """(..., 4) = (pT, η, φ, E) from (E, px, py, pz); η = 0 where pT = 0."""
     p4s = np.asarray(p4s, dtype=np.float64)
-    pts = np.hypot(p4s[..., 1], p4s[..., 2])
-    etas = np.arcsinh(np.divide(p4s[..., 3], pts, out=np.zeros_like(pts), where=pts > 0))
-    return np.stack([pts, etas, np.arctan2(p4s[..., 2], p4s[..., 1]), p4s[..., 0]], axis=-1)
+    pts, etas, phis = ptetaphi_from_momenta(p4s[..., 1], p4s[..., 2], p4s[..., 3])
+    return np.stack([pts, etas, phis, p4s[..., 0]], axis=-1)
+
+
+def ptetaphim_from_p4s(p4s: np.ndarray) -> np.ndarray:
+    """(..., 4) = (pT, η, φ, m) from (E, px, py, pz), the layout of ``JetDataset.jet``."""
+    p4s = np.asarray(p4s, dtype=np.float64)
+    pts, etas, phis = ptetaphi_from_momenta(p4s[..., 1], p4s[..., 2], p4s[..., 3])
+    return np.stack([pts, etas, phis, masses_from_p4s(p4s)], axis=-1)
 
 
 def rapidities_from_p4s(p4s: np.ndarray) -> np.ndarray:
-    """Rapidity y = ½ ln((E + pz)/(E − pz)); 0 for all-zero (padded) four-vectors."""
+    """Rapidity y of (E, px, py, pz) four-vectors (see :func:`rapidities`); 0 for all-zero padding."""
     p4s = np.asarray(p4s, dtype=np.float64)
-    plus, minus = p4s[..., 0] + p4s[..., 3], p4s[..., 0] - p4s[..., 3]
-    ok = (plus > 0) & (minus > 0)
-    ratio = np.divide(plus, minus, out=np.ones_like(plus), where=ok)
-    return 0.5 * np.log(ratio)
+    return rapidities(np.hypot(p4s[..., 1], p4s[..., 2]), p4s[..., 3], p4s[..., 0])
 
 
 # --- Minkowski inner products ---------------------------------------------------------------
@@ -73,6 +141,11 @@ def minkowski_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def masses2_from_p4s(p4s: np.ndarray) -> np.ndarray:
     """Invariant mass squared p·p in GeV² (can be slightly negative from rounding)."""
     return minkowski_dot(p4s, p4s)
+
+
+def masses_from_p4s(p4s: np.ndarray) -> np.ndarray:
+    """Invariant mass sqrt(E² − |p|²) in GeV, clipped at 0 for rounding."""
+    return np.sqrt(np.maximum(masses2_from_p4s(p4s), 0.0))
 
 
 def minkowski_gram(p4s: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

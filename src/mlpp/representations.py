@@ -26,24 +26,11 @@ from typing import Sequence
 import numpy as np
 
 from mlpp.data.detector import CHARGED_HADRON, ELECTRON, MUON, NEUTRAL_HADRON, PHOTON
+from mlpp import kinematics
 
 #: PDG id of a positive particle of each detector class (photons and neutral hadrons: the
 #: id used for all of them, K0_L for neutral hadrons). Negative charge flips the sign.
 PDGID_OF_CLASS = {CHARGED_HADRON: 211, ELECTRON: -11, MUON: -13, PHOTON: 22, NEUTRAL_HADRON: 130}
-
-
-def rapidities_from_ptetaes(pts: np.ndarray, etas: np.ndarray, es: np.ndarray,
-                            mask: np.ndarray | None = None) -> np.ndarray:
-    """Rapidities y = asinh(pz / mT) with mT = sqrt(E² − pz²), from pT [GeV], η and E [GeV].
-
-    Any shape; entries where ``mask`` is false (padding) are 0. For a massless particle y = η.
-    """
-    pts, etas, es = (np.asarray(a, dtype=np.float64) for a in (pts, etas, es))
-    pzs = pts * np.sinh(etas)
-    # mT >= pT for a physical particle; the floor keeps rounding (float32 storage) harmless.
-    mts = np.sqrt(np.maximum(es**2 - pzs**2, pts**2))
-    ys = np.arcsinh(np.divide(pzs, mts, out=np.zeros_like(pzs), where=mts > 0))
-    return ys if mask is None else np.where(mask, ys, 0.0)
 
 
 def pdgids_from_classes(pid_classes: np.ndarray, charges: np.ndarray) -> np.ndarray:
@@ -70,7 +57,7 @@ def ptyphipids_from_dataset(jets) -> np.ndarray:
     """
     c = jets.constituents
     mask = np.asarray(c["mask"], dtype=bool)
-    ys = rapidities_from_ptetaes(c["pt"], c["eta"], c["e"], mask)
+    ys = kinematics.rapidities_from_ptetaes(c["pt"], c["eta"], c["e"], mask)
     pdgids = pdgids_from_classes(c["pid_class"], c["charge"])
     columns = [np.asarray(c["pt"], np.float64), ys, np.asarray(c["phi"], np.float64), pdgids]
     return np.where(mask[..., None], np.stack(columns, axis=-1), 0.0)

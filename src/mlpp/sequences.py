@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mlpp.physics import delta_phi
+from mlpp.kinematics import delta_phi, ptetaphi_from_momenta
 from mlpp.training import Standardizer
 
 if TYPE_CHECKING:
@@ -202,10 +202,7 @@ def jet_axes(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray
         eta = np.where(mask[sl], np.asarray(etas[sl], dtype=np.float64), 0.0)
         px, py, pz = (pt * np.cos(phi)).sum(1), (pt * np.sin(phi)).sum(1), (pt * np.sinh(eta)).sum(1)
         e = np.where(mask[sl], np.asarray(es[sl], dtype=np.float64), 0.0).sum(1)
-        jet_pt = np.hypot(px, py)
-        out[sl, 0] = jet_pt
-        out[sl, 1] = np.arcsinh(np.divide(pz, jet_pt, out=np.zeros_like(pz), where=jet_pt > 0))
-        out[sl, 2] = np.arctan2(py, px)
+        out[sl, 0], out[sl, 1], out[sl, 2] = ptetaphi_from_momenta(px, py, pz)
         out[sl, 3] = e
     return out
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlpp.kinematics import masses_from_p4s, pseudorapidities
+
 FEATURE_NAMES = (
     "pt", "eta", "mass", "multiplicity", "zlogz",
     "tau1_b1", "tau2_b1", "tau3_b1", "tau21_b1", "tau32_b1",
@@ -68,8 +70,8 @@ def jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.nda
     sum_e = (es * mask).sum(1)
     jet_pt = np.hypot(sum_px, sum_py)
     out["pt"] = jet_pt
-    out["eta"] = np.arcsinh(_safe_ratio(sum_pz, jet_pt))
-    out["mass"] = np.sqrt(np.maximum(sum_e**2 - sum_px**2 - sum_py**2 - sum_pz**2, 0.0))
+    out["eta"] = pseudorapidities(jet_pt, sum_pz)
+    out["mass"] = masses_from_p4s(np.stack([sum_e, sum_px, sum_py, sum_pz], axis=-1))
     out["multiplicity"] = counts.astype(float)
     scalar_pt = (pts * mask).sum(1, keepdims=True)
     z = np.where(mask, pts / np.maximum(scalar_pt, 1e-12), 1.0)
