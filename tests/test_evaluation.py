@@ -29,10 +29,10 @@ def test_table_columns_and_background_count():
     rng = np.random.default_rng(1)
     labels = np.r_[np.ones(5000), np.zeros(5000)]
     scores = np.r_[rng.normal(1, 1, 5000), rng.normal(-1, 1, 5000)]
-    row = TaggerResult("gauss", labels, scores, n_params=3).row()
+    row = TaggerResult("gauss", labels, scores, n_params=3, kind="logit").row()
     assert row["bkg jets @ 0.3"] == pytest.approx(5000 / row["1/eB @ eS=0.3"], abs=1)
     assert row["stat. +- @ 0.3"] == pytest.approx(row["1/eB @ eS=0.3"] / np.sqrt(row["bkg jets @ 0.3"]))
-    table = comparison_table([TaggerResult("gauss", labels, scores, n_params=3)])
+    table = comparison_table([TaggerResult("gauss", labels, scores, n_params=3, kind="logit")])
     assert list(table.index) == ["gauss"] and table.loc["gauss", "AUC"] > 0.9
 
 
@@ -60,3 +60,46 @@ def test_balanced_accuracy_ignores_extra_background():
     more = np.concatenate([labels, np.zeros(96, int)]), np.concatenate([predictions, np.zeros(48, int), np.ones(48, int)])
     assert balanced_accuracy(*more) == 0.75
     assert accuracy(*more) != 0.75
+
+
+def _logits_mostly_between_0_and_half():
+    """Labels and logits of a tagger whose logits often fall in (0, 0.5), where p is 0.5 to 0.62."""
+    rng = np.random.default_rng(4)
+    labels = np.r_[np.ones(4000), np.zeros(4000)]
+    logits = np.r_[rng.normal(0.6, 1.0, 4000), rng.normal(-0.6, 1.0, 4000)]
+    return labels, logits
+
+
+def test_logits_are_refused_as_probabilities_with_a_hint():
+    labels, logits = _logits_mostly_between_0_and_half()
+    with pytest.raises(ValueError, match=r"not probabilities.*sigmoid.*kind='logit'"):
+        TaggerResult("logit tagger", labels, logits)
+
+
+def test_logits_are_converted_and_cut_at_probability_one_half():
+    labels, logits = _logits_mostly_between_0_and_half()
+    row = TaggerResult("logit tagger", labels, logits, kind="logit").row()
+    from mlpp.metrics import balanced_accuracy
+
+    at_half = balanced_accuracy(labels, (logits > 0).astype(int))      # p > 0.5
+    at_062 = balanced_accuracy(labels, (logits > 0.5).astype(int))     # what a cut at 0.5 on logits takes
+    assert row["accuracy"] == pytest.approx(at_half) and abs(at_half - at_062) > 0.01
+    probabilities = 1 / (1 + np.exp(-logits))
+    assert TaggerResult("p", labels, probabilities).row()["accuracy"] == pytest.approx(at_half)
+    # the order of the scores, and so AUC and rejections, is unchanged by the conversion
+    assert row["AUC"] == pytest.approx(auc(labels, logits))
+    assert row["1/eB @ eS=0.5"] == pytest.approx(rejection_at(labels, logits, 0.5))
+
+
+def test_a_cut_on_one_variable_has_no_accuracy():
+    labels = np.r_[np.ones(100), np.zeros(100)]
+    distance = -np.abs(np.r_[np.full(100, 172.0), np.linspace(20, 300, 100)] - 172.5)  # minus |m - m0|
+    row = TaggerResult("mass window", labels, distance, n_params=1, kind="cut").row()
+    assert np.isnan(row["accuracy"]) and row["AUC"] > 0.9
+    table = comparison_table([TaggerResult("mass window", labels, distance, n_params=1, kind="cut")])
+    assert np.isnan(table.loc["mass window", "accuracy"])
+
+
+def test_unknown_score_kind_is_refused():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        TaggerResult("x", np.array([0, 1]), np.array([0.2, 0.8]), kind="probabilities")

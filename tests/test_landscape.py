@@ -26,6 +26,14 @@ def test_recorded_scores_come_back_in_lecture_order(top, private_cache):
     assert missing == ["lecture 05: no tagger recorded on these test jets; run L05.ipynb with MLPP_TIER=fast"]
 
 
+def test_a_recorded_cut_keeps_its_empty_accuracy(top, private_cache):
+    test = top.subset(slice(0, 300))
+    mass_window = -np.abs(test.jet[:, 3] - 172.5)  # a cut on one variable: no threshold singled out
+    landscape.record(TaggerResult("mass window", test.labels, mass_window, 1, kind="cut"), test, lecture="02")
+    results, _ = landscape.load(test)
+    assert results[0].kind == "cut" and np.isnan(landscape.table(results).loc["mass window", "accuracy"])
+
+
 def test_landscape_table_puts_the_best_auc_first(top):
     test = top.subset(slice(0, 300))
     labels = test.labels
@@ -69,9 +77,9 @@ def test_side_by_side_pairs_our_taggers_with_their_published_counterparts(top):
     rng = np.random.default_rng(3)
     good = labels + rng.normal(size=300)            # some overlap: a finite rejection
     poor = 0.3 * labels + rng.normal(size=300)      # much more overlap
-    results = [TaggerResult("CNN on 25x25 images", labels, poor, 10),
-               TaggerResult("ParticleNet-Lite, 30 particles", labels, good, 20),
-               TaggerResult("GRU", labels, good, 30)]    # no published counterpart
+    results = [TaggerResult("CNN on 25x25 images", labels, poor, 10, kind="logit"),
+               TaggerResult("ParticleNet-Lite, 30 particles", labels, good, 20, kind="logit"),
+               TaggerResult("GRU", labels, good, 30, kind="logit")]    # no published counterpart
     pairs = landscape.side_by_side(landscape.table(results))
     assert list(pairs.index) == ["ParticleNet-Lite, 30 particles", "CNN on 25x25 images"]
     assert pairs.loc["CNN on 25x25 images", "published counterpart"] == "CNN"

@@ -84,7 +84,8 @@ def record(result: TaggerResult, test: JetDataset, lecture: str) -> Path:
         raise ValueError(f"{result.name}: the result's labels are not those of the test jets given")
     path = scores_dir(test) / f"{_slug(result.name)}.npz"
     info = {"name": result.name, "lecture": str(lecture), "n_params": result.n_params,
-            "train_seconds": result.train_seconds, "tier": test.meta.get("tier")}
+            "train_seconds": result.train_seconds, "tier": test.meta.get("tier"),
+            "kind": result.kind}  # a cut on one variable keeps its empty accuracy on the page
     write_npz(path, {"scores": np.asarray(result.scores, dtype=np.float64), "info": np.asarray(json.dumps(info))},
               meta={"tagger": result.name, "lecture": str(lecture)})
     return path
@@ -104,8 +105,11 @@ def load(test: JetDataset, lectures: dict[str, str] | None = None) -> tuple[list
         with np.load(path) as stored:
             scores = stored["scores"]
             info = json.loads(str(stored["info"]))
-        results.append(TaggerResult(info["name"], test.labels, scores, info["n_params"], info["train_seconds"],
-                                    extra={"lecture": info["lecture"]}))
+        try:
+            results.append(TaggerResult(info["name"], test.labels, scores, info["n_params"], info["train_seconds"],
+                                        extra={"lecture": info["lecture"]}, kind=info.get("kind", "probability")))
+        except ValueError as err:  # e.g. logits recorded before the scores had to be probabilities
+            raise ValueError(f"{path}: {err}; re-run lecture {info['lecture']} to record it again") from None
     results.sort(key=lambda r: (r.extra["lecture"], r.name))
     found = {r.extra["lecture"] for r in results}
     tier = test.meta.get("tier", settings.tier())
