@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlpp.release import exercise_ids, read_notebook, secret_lines
+from mlpp.nbgrader_bridge import exercise_ids, read_notebook
+from mlpp.release import secret_lines
 
 REPO = Path(__file__).resolve().parents[1]
 

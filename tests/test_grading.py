@@ -16,7 +16,8 @@ import pytest
 
 from mlpp.cli import main
 from mlpp.grading import GradeResult, PartScore, format_result, grade_batch, grade_notebook
-from mlpp.release import IGNORED, exercise_ids, read_notebook, release_exercise, secret_lines, write_notebook
+from mlpp.nbgrader_bridge import IGNORED, exercise_ids, read_notebook, write_notebook
+from mlpp.release import release_exercise, secret_lines
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "demo_exercise"
@@ -94,7 +95,7 @@ def demo_root(course: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_ignore_lists_agree() -> None:
-    """mlpp.release skips the same editor droppings that nbgrader_config.py tells nbgrader to skip."""
+    """The course copies skip the same editor droppings that nbgrader_config.py tells nbgrader to skip."""
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
@@ -269,3 +270,27 @@ def test_release_leaks_no_solution_or_hidden_test(exercise: str) -> None:
         assert not leaked, f"{path.relative_to(REPO)} shows source-only lines: {sorted(leaked)}"
         text = path.read_text()
         assert not [m for m in MARKERS if m in text]
+
+
+# --- module layout --------------------------------------------------------------------
+
+def _mlpp_imports(module: str) -> set[str]:
+    """The mlpp modules that ``src/mlpp/<module>.py`` imports (top level and inside functions)."""
+    import ast
+
+    tree = ast.parse((REPO / "src" / "mlpp" / f"{module}.py").read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mlpp"):
+            found |= {node.module} if node.module != "mlpp" else {f"mlpp.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("mlpp")}
+    return found
+
+
+def test_release_and_grading_meet_only_in_the_bridge() -> None:
+    """release.py releases, grading.py grades; both drive nbgrader through mlpp.nbgrader_bridge,
+    which imports neither (no loop)."""
+    assert _mlpp_imports("nbgrader_bridge") <= {"mlpp.settings"}
+    assert "mlpp.nbgrader_bridge" in _mlpp_imports("release") and "mlpp.grading" not in _mlpp_imports("release")
+    assert "mlpp.nbgrader_bridge" in _mlpp_imports("grading") and "mlpp.release" not in _mlpp_imports("grading")

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlpp.release import (
+from mlpp.nbgrader_bridge import (
     SOURCE_DIR, CourseError, config_path, exercise_ids, last_error_line, make_course,
     read_notebook, run_nbgrader, unknown_exercise_message,
 )
