@@ -138,9 +138,9 @@ def test_jet_axes_match_the_four_vector_sum():
 def test_feature_definitions():
     pts, etas, phis, es, mask = _jets(seed=7)
     f = seq.particle_features(pts, etas, phis, es, mask)
-    assert f.shape == mask.shape + (len(seq.FEATURE_NAMES),) and f.dtype == np.float32
+    assert f.shape == mask.shape + (len(seq.PARTICLE_FEATURE_NAMES),) and f.dtype == np.float32
     assert np.all(f[~mask] == 0)
-    col = {name: f[..., k] for k, name in enumerate(seq.FEATURE_NAMES)}
+    col = {name: f[..., k] for k, name in enumerate(seq.PARTICLE_FEATURE_NAMES)}
     axes = seq.jet_axes(pts, etas, phis, es, mask)
     np.testing.assert_allclose(col["log_pt"][mask], np.log(pts[mask]), rtol=1e-6)
     np.testing.assert_allclose(col["log_pt_rel"], np.log(np.where(mask, pts / axes[:, :1], 1)), atol=1e-5)
@@ -151,7 +151,7 @@ def test_feature_definitions():
     assert np.median(col["dr"][mask]) < 0.5
     names = ("dr", "log_pt")
     np.testing.assert_array_equal(seq.particle_features(pts, etas, phis, es, mask, names=names),
-                                  f[..., [seq.FEATURE_NAMES.index(n) for n in names]])
+                                  f[..., [seq.PARTICLE_FEATURE_NAMES.index(n) for n in names]])
     with pytest.raises(ValueError):
         seq.particle_features(pts, etas, phis, es, mask, names=("mass",))
 
@@ -187,7 +187,7 @@ def test_relative_features_are_invariant_under_rescaling(factor):
     pts, etas, phis, es, mask = _jets(seed=10)
     f = seq.particle_features(pts, etas, phis, es, mask)
     g = seq.particle_features(factor * pts, etas, phis, factor * es, mask)
-    k = {name: i for i, name in enumerate(seq.FEATURE_NAMES)}
+    k = {name: i for i, name in enumerate(seq.PARTICLE_FEATURE_NAMES)}
     same = [k[n] for n in ("deta", "dphi", "log_pt_rel", "log_e_rel", "dr")]
     np.testing.assert_allclose(g[..., same], f[..., same], atol=2e-5)
     np.testing.assert_allclose(g[..., k["log_pt"]], np.where(mask, f[..., k["log_pt"]] + np.log(factor), 0), atol=2e-5)
@@ -228,7 +228,7 @@ def test_sequences_from_dataset_orders(n_particles):
     x, mask = seq.sequences_from_dataset(data, n_particles)
     assert x.shape == (30, n_particles, 7) and mask.shape == (30, n_particles)
     np.testing.assert_array_equal(mask.sum(1), np.minimum(c["mask"].sum(1), n_particles))
-    log_pt = x[..., seq.FEATURE_NAMES.index("log_pt")]
+    log_pt = x[..., seq.PARTICLE_FEATURE_NAMES.index("log_pt")]
     for row, m, pts, full in zip(log_pt, mask, c["pt"], c["mask"]):
         hardest = np.sort(pts[full])[::-1][: m.sum()]
         np.testing.assert_allclose(np.exp(row[m]), hardest, rtol=1e-5)  # the hardest, in decreasing pT
@@ -238,7 +238,7 @@ def test_sequences_from_dataset_orders(n_particles):
         np.testing.assert_array_equal(other_mask, mask)
         # the same particles, in another order
         np.testing.assert_allclose(np.sort(other[..., 2], axis=1), np.sort(x[..., 2], axis=1))
-    dr = by_dr[..., seq.FEATURE_NAMES.index("dr")]
+    dr = by_dr[..., seq.PARTICLE_FEATURE_NAMES.index("dr")]
     assert all(np.all(np.diff(row[m]) >= 0) for row, m in zip(dr, d_mask))
     with pytest.raises(ValueError):
         seq.sequences_from_dataset(data, 5, order="kt")

@@ -15,7 +15,7 @@ return it at the end, set to ``pad_value`` (0 by default).
 >>> scaler = sequences.fit_scaler(x, mask)                                    # per feature, real particles only
 >>> x_scaled = sequences.scale_particles(x, mask, scaler)                     # padding stays 0
 
-The features (:data:`FEATURE_NAMES`) are those of ParticleNet's top-tagging inputs
+The features (:data:`PARTICLE_FEATURE_NAMES`) are those of ParticleNet's top-tagging inputs
 (Qu and Gouskos, arXiv:1902.08570, Table 1). Every function returns new arrays and never
 changes its inputs.
 """
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: ``deta`` η − η_jet; ``dphi`` φ − φ_jet wrapped into [−π, π); ``log_pt`` ln(pT / GeV);
 #: ``log_e`` ln(E / GeV); ``log_pt_rel`` ln(pT / pT_jet); ``log_e_rel`` ln(E / E_jet);
 #: ``dr`` ΔR = sqrt(Δη² + Δφ²).
-FEATURE_NAMES: tuple[str, ...] = ("deta", "dphi", "log_pt", "log_e", "log_pt_rel", "log_e_rel", "dr")
+PARTICLE_FEATURE_NAMES: tuple[str, ...] = ("deta", "dphi", "log_pt", "log_e", "log_pt_rel", "log_e_rel", "dr")
 
 #: Orderings understood by :func:`sequences_from_dataset`.
 ORDERS: tuple[str, ...] = ("pt", "random", "dr")
@@ -219,18 +219,18 @@ def jet_axes_from_ptetaphims(jets: np.ndarray) -> np.ndarray:
 
 def particle_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray,
                       mask: np.ndarray, jets: np.ndarray | None = None,
-                      names: Sequence[str] = FEATURE_NAMES) -> np.ndarray:
+                      names: Sequence[str] = PARTICLE_FEATURE_NAMES) -> np.ndarray:
     """Per-particle inputs relative to the jet axis: (n_jets, n_particles, len(names)) float32.
 
     ``pts``, ``etas``, ``phis``, ``es``: (n_jets, n_particles) constituents (GeV, radians);
     ``mask``: (n_jets, n_particles), padding anywhere. ``jets``: (n_jets, 4) = (pT, η, φ, E) of
     the jet axis; by default :func:`jet_axes` of the given constituents (pass the axis of the
-    whole jet when the arrays are truncated). ``names``: any of :data:`FEATURE_NAMES`, in the
+    whole jet when the arrays are truncated). ``names``: any of :data:`PARTICLE_FEATURE_NAMES`, in the
     order wanted. Padded slots are 0 in every feature.
     """
-    unknown = [n for n in names if n not in FEATURE_NAMES]
+    unknown = [n for n in names if n not in PARTICLE_FEATURE_NAMES]
     if unknown:
-        raise ValueError(f"unknown feature(s) {unknown}; choose from {', '.join(FEATURE_NAMES)}")
+        raise ValueError(f"unknown feature(s) {unknown}; choose from {', '.join(PARTICLE_FEATURE_NAMES)}")
     mask = _as_mask(mask, np.shape(pts))
     if jets is None:
         jets = jet_axes(pts, etas, phis, es, mask)
@@ -259,7 +259,7 @@ def particle_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: n
     return out
 
 
-def sequences_from_dataset(dataset: JetDataset, n_particles: int, names: Sequence[str] = FEATURE_NAMES,
+def sequences_from_dataset(dataset: JetDataset, n_particles: int, names: Sequence[str] = PARTICLE_FEATURE_NAMES,
                            order: str = "pt", seed: int | np.random.Generator | None = None
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Fixed-length particle sequences from a :class:`mlpp.data.JetDataset`.
