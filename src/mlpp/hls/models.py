@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlpp import settings
+from mlpp import metrics, settings
 from mlpp.hls.jsonable import jsonable
 
 JETS5_FEATURES = ["zlogz", "c1_b0", "c1_b1", "c1_b2", "c2_b1", "c2_b2", "d2_b1", "d2_b2", "d2_a1_b1",
@@ -91,7 +91,7 @@ def build_mlp(hidden: tuple[int, ...] = (64, 32, 32), n_inputs: int = 16, n_clas
     return keras.Sequential(layers, name=name)
 
 
-def fit_classifier(model, arrays: JetArrays, epochs: int, learning_rate: float = 3e-3, patience: int = 10,
+def fit_keras_classifier(model, arrays: JetArrays, epochs: int, learning_rate: float = 3e-3, patience: int = 10,
                    callbacks: tuple = (), from_logits: bool = False) -> dict:
     """Adam, sparse categorical cross-entropy, early stopping on the validation loss; returns the history."""
     import keras
@@ -104,10 +104,10 @@ def fit_classifier(model, arrays: JetArrays, epochs: int, learning_rate: float =
     return history.history
 
 
-def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+def model_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     """Fraction of rows whose largest output is the true label (a direct call: no tf.function to retrace)."""
     outputs = np.concatenate([np.asarray(model(x[i:i + 8192], training=False)) for i in range(0, len(x), 8192)])
-    return float(np.mean(outputs.argmax(axis=1) == y))
+    return metrics.accuracy(y, outputs)
 
 
 # ----------------------------------------------------------------------------- pruning
@@ -160,7 +160,7 @@ def prune_by_magnitude(model, sparsity: float, arrays: JetArrays, epochs: int, l
     masks = magnitude_masks(model, sparsity)
     apply_masks(model, masks)
     if epochs > 0:
-        fit_classifier(model, arrays, epochs, learning_rate=learning_rate, patience=epochs,
+        fit_keras_classifier(model, arrays, epochs, learning_rate=learning_rate, patience=epochs,
                        callbacks=(_keep_pruned_class()(masks),))
         apply_masks(model, masks)
     return model, masks
@@ -399,7 +399,7 @@ def train_float_mlp(arrays: JetArrays, recipe: dict | None = None):
     recipe = recipe or default_recipe(arrays.tier)
     set_seeds(recipe["seed"], ["keras"])
     model = build_mlp()
-    fit_classifier(model, arrays, recipe["epochs"])
+    fit_keras_classifier(model, arrays, recipe["epochs"])
     return model
 
 
@@ -476,7 +476,7 @@ def jets5_mlp_hgq(tier: str | None = None) -> Deployable:
     arrays, recipe = jets5_arrays(tier), default_recipe(tier)
     float_model = _float_mlp(arrays, recipe)
     reference = np.asarray(float_model.predict(arrays.x_test, verbose=0))
-    target = accuracy(float_model, arrays.x_val, arrays.y_val)
+    target = model_accuracy(float_model, arrays.x_val, arrays.y_val)
     pruned = _pruned_mlp(arrays, recipe, float_model)
     model = hgq_from(pruned)
 
