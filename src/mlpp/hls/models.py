@@ -92,7 +92,7 @@ def build_mlp(hidden: tuple[int, ...] = (64, 32, 32), n_inputs: int = 16, n_clas
 
 
 def fit_keras_classifier(model, arrays: JetArrays, epochs: int, learning_rate: float = 3e-3, patience: int = 10,
-                   callbacks: tuple = (), from_logits: bool = False) -> dict:
+                         callbacks: tuple = (), from_logits: bool = False) -> dict:
     """Adam, sparse categorical cross-entropy, early stopping on the validation loss; returns the history."""
     import keras
 
