@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export CUDA_VISIBLE_DEVICES :=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data book test lab release grade clean-book clean-data
+.PHONY: help venv data book browser test lab release grade clean-book clean-data
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,11 +31,18 @@ venv: $(STAMP)  ## create .venv (Python 3.11) with the pinned course stack
 data: $(STAMP)  ## generate the datasets the lectures need for MLPP_TIER
 	$(BIN)/mlpp data generate --needed --tier $(MLPP_TIER)
 
-book: data  ## set up, generate data, execute the lectures and build the site into _build/html
+# Lectures whose code cells did not change since they last ran in this tier come from the
+# execution cache, _build/.jupyter_cache/$(MLPP_TIER); `make clean-book` forces re-execution.
+book: data  ## set up, generate data, execute the lectures (cached per tier) and build the site into _build/html
 	$(BIN)/jupyter-book build -W -n --keep-going .
 	@echo; echo "The course site is built: open file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)  ## the full test suite, in the fast tier
+browser:  ## install Debian's chromium if missing (the site tests open pages in it, headless; needs root)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "error: chromium is missing; run 'sudo apt-get install chromium' (the site tests need it)"; exit 1; fi; }
+
+test: $(STAMP) browser  ## the full test suite, in the fast tier
 	MLPP_TIER=fast $(BIN)/mlpp data generate --needed --tier fast --quiet
 	MLPP_TIER=fast $(BIN)/python -m pytest -p no:cacheprovider --durations=20 --nbval-lax --nbval-cell-timeout=900 tests lectures solutions
 
@@ -49,7 +56,7 @@ grade: $(STAMP)  ## grade a submission (in the fast tier): make grade NB=path.ip
 	@test -n "$(NB)" -a -n "$(EX)" || { echo "usage: make grade NB=submission.ipynb EX=exercise_id"; exit 2; }
 	MLPP_TIER=fast $(BIN)/mlpp grade $(NB) --exercise $(EX)
 
-clean-book:  ## remove the built site
+clean-book:  ## remove the built site and its execution cache (the next build runs every lecture)
 	rm -rf _build
 
 clean-data:  ## remove the generated-data cache
