@@ -6,8 +6,7 @@ and sets them beside the published table (Kasieczka et al., arXiv:1902.09914, Ta
 the test jets, so a result computed on other jets (another tier, a changed split, a
 regenerated dataset) is refused rather than compared::
 
-    train, val, test = data.load("top").split((0.5, 0.1, 0.4))
-    test = test.concatenate(data.load("top_qcd"))
+    train, val, test = top.split()                             # mlpp.tasks.top: the shared split
     landscape.record(evaluation.TaggerResult("GRU", test.labels, scores, n_params, seconds),
                      test, lecture="03")                       # in a lecture
     results, missing = landscape.load(test, {"03": "lectures/03_particle_sequences.ipynb"})
@@ -17,7 +16,6 @@ sha256-checked like the datasets.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -28,6 +26,7 @@ from mlpp import settings
 from mlpp.data.cache import verify, write_npz
 from mlpp.data.dataset import JetDataset
 from mlpp.evaluation import TaggerResult
+from mlpp.tasks import top
 
 # The published top-tagging landscape on the reference dataset (1.2M training, 400k test
 # jets: 200k QCD): AUC, accuracy, 1/eB at eS = 0.3 (single training), parameters.
@@ -61,16 +60,8 @@ COUNTERPARTS = [
 ]
 
 
-def fingerprint_of(test: JetDataset) -> str:
-    """16 hex digits that identify the test jets (their kinematics and labels, in order)."""
-    digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(test.labels, dtype=np.int64).tobytes())
-    digest.update(np.ascontiguousarray(test.jet, dtype=np.float64).tobytes())
-    return digest.hexdigest()[:16]
-
-
 def scores_dir(test: JetDataset) -> Path:
-    return settings.cache_dir() / "scores" / fingerprint_of(test)
+    return settings.cache_dir() / "scores" / top.fingerprint(test)
 
 
 def _slug(name: str) -> str:
