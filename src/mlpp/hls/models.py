@@ -1,14 +1,20 @@
-"""The models that Lecture 11 and ``hls/configs/*.yml`` deploy, reproducible from the repository.
+"""The models that ``hls/configs/*.yml`` deploy, reproducible from the repository: the deployment recipes.
 
-Every model is trained, seeded, on the ``jets5`` features (the 16 hls4ml-like ones of Lecture 1):
+Every model is trained, seeded, on the ``jets5`` thread (:mod:`mlpp.tasks.jets5`: the 16 features,
+the 60/20/20 split, standardised with the training jets):
 
-- :func:`build_mlp`: the float 64-32-32-5 tagger of Lecture 1 (softmax output);
-- :func:`prune_by_magnitude`: the same network with the smallest weights of each layer set to zero,
-  fine-tuned with the zeros held fixed (:class:`KeepPruned`);
-- :func:`build_hgq_mlp`, :func:`hgq_from`, :func:`train_hgq`: the tagger with HGQ2 quantisation-aware
-  training (per-weight bit widths, logits out), started from the pruned network;
-- :func:`build_vae`: a small variational autoencoder trained on quark and gluon jets, whose encoder
-  alone goes on the FPGA with the score :func:`latent_score` ``R_z = sum(mu**2 / sigma**2)``.
+- :func:`build_mlp`, :func:`fit_keras_classifier`: the float 64-32-32-5 tagger of Lecture 1 (softmax output);
+- :func:`magnitude_masks`, :func:`apply_masks`, :func:`sparsity_of`: mask arithmetic for pruning;
+- :func:`prune_by_magnitude`: the recipe's pruning schedule (mask, then fine-tune with the zeros held);
+- :func:`build_hgq_mlp`, :func:`hgq_from`: the tagger with HGQ2 quantisers, started from the pruned one;
+  :func:`train_hgq`: the recipe's quantisation-aware training;
+- :func:`vae_networks`: encoder and decoder of a small VAE; :func:`build_vae`, :func:`fit_vae`: the
+  recipe's VAE, trained on quark and gluon jets, whose encoder alone goes on the FPGA with the score
+  :func:`latent_score` ``R_z = sum(mu**2 / sigma**2)``.
+
+Lecture 11 teaches the pruning schedule, the HGQ2 training loop and the VAE loss, so it writes them
+itself and uses only the architectures and the mask arithmetic from here; the recipes below are
+what ``mlpp hls convert`` (and exercise 11's setup) run without a notebook.
 
 The ``SOURCES`` (``jets5_mlp_float``, ``jets5_mlp_ptq``, ``jets5_mlp_hgq``, ``vae_encoder``) are what a
 configuration's ``model.source`` names: each returns a :class:`Deployable`, training the model on
@@ -28,53 +34,14 @@ import numpy as np
 
 from mlpp import metrics, settings
 from mlpp.hls.jsonable import jsonable
+from mlpp.tasks import jets5
 
-JETS5_FEATURES = ["zlogz", "c1_b0", "c1_b1", "c1_b2", "c2_b1", "c2_b2", "d2_b1", "d2_b2", "d2_a1_b1",
-                  "d2_a1_b2", "m2_b1", "m2_b2", "n2_b1", "n2_b2", "mass_mmdt", "multiplicity"]
-QCD_CLASSES = (0, 1)  # g, q: the "background" the VAE learns
 CACHE_VERSION = 1  # bump when a recipe below changes, so that old cached weights are not reused
-
-
-@dataclass
-class JetArrays:
-    """Standardised jets5 features, split 60/20/20 as in Lecture 1.
-
-    ``x_*``: (n, 16) float32, scaled with the training set's mean and spread; ``y_*``: (n,) int
-    labels 0..4 (g, q, W, Z, t); ``scaler``: the :class:`mlpp.training.Standardizer`.
-    """
-
-    x_train: np.ndarray
-    x_val: np.ndarray
-    x_test: np.ndarray
-    y_train: np.ndarray
-    y_val: np.ndarray
-    y_test: np.ndarray
-    class_names: list[str]
-    scaler: object = None
-    tier: str = "fast"
-
-
-def jets5_arrays(source=None) -> JetArrays:
-    """The 16 features of ``jets5``, standardised with the training set and split 60/20/20.
-
-    ``source``: a loaded :class:`mlpp.data.JetDataset` (``data.load("jets5")``), or a tier name
-    (default ``$MLPP_TIER``) to load it here.
-    """
-    from mlpp import data
-    from mlpp.training import standardize
-
-    jets = source if isinstance(source, data.JetDataset) else data.load("jets5", tier=settings.tier(source))
-    parts = jets.split((0.6, 0.2, 0.2))
-    raw = [np.stack([p.feature(name) for name in JETS5_FEATURES], axis=1) for p in parts]
-    x_train, x_val, x_test, scaler = standardize(*raw)
-    tier = jets.meta.get("tier") or (source if isinstance(source, str) else settings.tier())
-    return JetArrays(x_train, x_val, x_test, parts[0].labels, parts[1].labels, parts[2].labels,
-                     list(jets.class_names), scaler, tier)
 
 
 def qcd_only(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Rows of ``x`` (n, f) whose label is a gluon or quark jet: the VAE's training sample."""
-    return x[np.isin(y, QCD_CLASSES)]
+    return x[np.isin(y, jets5.QCD_CLASSES)]
 
 
 # ----------------------------------------------------------------------------- the float tagger
@@ -91,7 +58,7 @@ def build_mlp(hidden: tuple[int, ...] = (64, 32, 32), n_inputs: int = 16, n_clas
     return keras.Sequential(layers, name=name)
 
 
-def fit_keras_classifier(model, arrays: JetArrays, epochs: int, learning_rate: float = 3e-3, patience: int = 10,
+def fit_keras_classifier(model, arrays: jets5.Arrays, epochs: int, learning_rate: float = 3e-3, patience: int = 10,
                          callbacks: tuple = (), from_logits: bool = False) -> dict:
     """Adam, sparse categorical cross-entropy, early stopping on the validation loss; returns the history."""
     import keras
@@ -152,7 +119,7 @@ def _keep_pruned_class():
     return KeepPruned
 
 
-def prune_by_magnitude(model, sparsity: float, arrays: JetArrays, epochs: int, learning_rate: float = 1e-3):
+def prune_by_magnitude(model, sparsity: float, arrays: jets5.Arrays, epochs: int, learning_rate: float = 1e-3):
     """Zero the smallest ``sparsity`` of each kernel, then fine-tune with the zeros held fixed.
 
     ``model`` is changed in place (and returned with its masks): ``(model, masks)``.
@@ -232,7 +199,7 @@ def _epoch_keeper_class():
     return EpochKeeper
 
 
-def train_hgq(model, arrays: JetArrays, epochs: int, target_accuracy: float, tolerance: float = 0.005,
+def train_hgq(model, arrays: jets5.Arrays, epochs: int, target_accuracy: float, tolerance: float = 0.005,
               beta_range: tuple[float, float] = (1e-6, 1e-4), learning_rate: float = 1e-3) -> dict:
     """Quantisation-aware training with a bit-width penalty ``beta`` that grows (log-scale) from
     ``beta_range[0]`` to ``beta_range[1]`` over the epochs.
@@ -262,13 +229,33 @@ def train_hgq(model, arrays: JetArrays, epochs: int, target_accuracy: float, tol
 
 
 # ----------------------------------------------------------------------------- the VAE
-def build_vae(n_inputs: int = 16, hidden: tuple[int, ...] = (32, 16), latent: int = 3, kl_weight: float = 1.0,
-              seed: int = 0):
-    """A VAE as two Keras models: ``(vae, encoder)``.
+def vae_networks(n_inputs: int = 16, hidden: tuple[int, ...] = (32, 16), latent: int = 3):
+    """The two halves of the VAE, as Keras models: ``(encoder, decoder)``.
 
     ``encoder``: Dense+ReLU ``enc1..``, then one linear layer ``latent_params`` with 2*latent outputs,
-    ``(mu_1..mu_L, log sigma^2_1..log sigma^2_L)`` — the part that goes on the FPGA. ``vae`` samples
-    ``z = mu + sigma * eps`` (adding the KL term to the loss) and decodes it back to the inputs.
+    ``(mu_1..mu_L, log sigma^2_1..log sigma^2_L)`` — the part that goes on the FPGA. ``decoder``: the
+    mirror image, from ``latent`` numbers back to the ``n_inputs`` features. The sampling between
+    them and the loss are the VAE's subject: Lecture 11 writes them; :func:`build_vae` is the
+    deployment recipe's version.
+    """
+    import keras
+
+    encoder_layers = [keras.Input((n_inputs,), name="features")]
+    encoder_layers += [keras.layers.Dense(w, activation="relu", name=f"enc{i + 1}") for i, w in enumerate(hidden)]
+    encoder_layers.append(keras.layers.Dense(2 * latent, name="latent_params"))
+    encoder = keras.Sequential(encoder_layers, name="vae_encoder")
+    decoder = keras.Sequential([keras.Input((latent,))]
+                               + [keras.layers.Dense(w, activation="relu") for w in reversed(hidden)]
+                               + [keras.layers.Dense(n_inputs)], name="vae_decoder")
+    return encoder, decoder
+
+
+def build_vae(n_inputs: int = 16, hidden: tuple[int, ...] = (32, 16), latent: int = 3, kl_weight: float = 1.0,
+              seed: int = 0):
+    """The deployment recipe's VAE as two Keras models: ``(vae, encoder)`` (see :func:`vae_networks`).
+
+    ``vae`` samples ``z = mu + sigma * eps`` (adding the KL term to the loss) and decodes it back to
+    the inputs.
     """
     import keras
     from keras import ops
@@ -288,13 +275,7 @@ def build_vae(n_inputs: int = 16, hidden: tuple[int, ...] = (32, 16), latent: in
                 return mu
             return mu + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mu), seed=self.seeds)
 
-    encoder_layers = [keras.Input((n_inputs,), name="features")]
-    encoder_layers += [keras.layers.Dense(w, activation="relu", name=f"enc{i + 1}") for i, w in enumerate(hidden)]
-    encoder_layers.append(keras.layers.Dense(2 * latent, name="latent_params"))
-    encoder = keras.Sequential(encoder_layers, name="vae_encoder")
-    decoder = keras.Sequential([keras.Input((latent,))]
-                               + [keras.layers.Dense(w, activation="relu") for w in reversed(hidden)]
-                               + [keras.layers.Dense(n_inputs)], name="vae_decoder")
+    encoder, decoder = vae_networks(n_inputs, hidden, latent)
     inputs = keras.Input((n_inputs,))
     vae = keras.Model(inputs, decoder(SampleWithKL(name="sample")(encoder(inputs))), name="vae")
     return vae, encoder
@@ -354,7 +335,7 @@ def _cache_key(name: str, tier: str, recipe: dict) -> str:
     from mlpp.data import dataset_path
     from mlpp.data.cache import read_manifest
 
-    data_path = dataset_path("jets5", tier)
+    data_path = dataset_path(jets5.CARD, tier)
     data_hash = read_manifest(data_path.parent).get(data_path.name, {}).get("sha256", "")
     blob = json.dumps({"name": name, "tier": tier, "recipe": recipe, "data": data_hash, "v": CACHE_VERSION},
                       sort_keys=True)
@@ -392,7 +373,7 @@ def cached_weights(name: str, tier: str, model, train: Callable[[], dict], recip
     return summary
 
 
-def train_float_mlp(arrays: JetArrays, recipe: dict | None = None):
+def train_float_mlp(arrays: jets5.Arrays, recipe: dict | None = None):
     """Lecture 1's tagger trained, seeded, with ``recipe`` (default :func:`recipe` of the arrays' tier)."""
     from mlpp.training import set_seeds
 
@@ -403,7 +384,7 @@ def train_float_mlp(arrays: JetArrays, recipe: dict | None = None):
     return model
 
 
-def train_pruned_mlp(float_model, arrays: JetArrays, sparsity: float, recipe: dict | None = None):
+def train_pruned_mlp(float_model, arrays: jets5.Arrays, sparsity: float, recipe: dict | None = None):
     """A copy of ``float_model`` pruned to ``sparsity`` and fine-tuned (seeded); the original is unchanged."""
     import keras
 
@@ -417,7 +398,7 @@ def train_pruned_mlp(float_model, arrays: JetArrays, sparsity: float, recipe: di
     return model
 
 
-def train_hgq_mlp(start_model, arrays: JetArrays, target_accuracy: float, recipe: dict | None = None):
+def train_hgq_mlp(start_model, arrays: jets5.Arrays, target_accuracy: float, recipe: dict | None = None):
     """HGQ2 training started from ``start_model`` (see :func:`hgq_from`, :func:`train_hgq`).
 
     Returns ``(model, summary)``: the calibrated HGQ2 model and :func:`train_hgq`'s summary.
@@ -430,7 +411,7 @@ def train_hgq_mlp(start_model, arrays: JetArrays, target_accuracy: float, recipe
     return model, train_hgq(model, arrays, recipe["hgq_epochs"], target_accuracy)
 
 
-def _float_mlp(arrays: JetArrays, recipe: dict):
+def _float_mlp(arrays: jets5.Arrays, recipe: dict):
     model = build_mlp()
     cached_weights("jets5_mlp_float", arrays.tier, model,
                    lambda: _copy_weights(model, train_float_mlp(arrays, recipe)), recipe)
@@ -445,14 +426,14 @@ def _copy_weights(target, source) -> dict:
 def jets5_mlp_float(tier: str | None = None) -> Deployable:
     """The float tagger (to be quantised post-training by the configuration's precision)."""
     tier = settings.tier(tier)
-    arrays, recipe = jets5_arrays(tier), default_recipe(tier)
+    arrays, recipe = jets5.arrays(tier=tier), default_recipe(tier)
     model = _float_mlp(arrays, recipe)
     reference = np.asarray(model.predict(arrays.x_test, verbose=0))
     return Deployable("jets5_mlp_float", model, arrays.x_test, arrays.y_test, float_reference=reference,
                       calibration=arrays.x_train, info={"recipe": recipe})
 
 
-def _pruned_mlp(arrays: JetArrays, recipe: dict, float_model):
+def _pruned_mlp(arrays: jets5.Arrays, recipe: dict, float_model):
     model = build_mlp()
     cached_weights("jets5_mlp_pruned", arrays.tier, model, lambda: _copy_weights(
         model, train_pruned_mlp(float_model, arrays, recipe["sparsity"], recipe)), recipe)
@@ -462,7 +443,7 @@ def _pruned_mlp(arrays: JetArrays, recipe: dict, float_model):
 def jets5_mlp_ptq(tier: str | None = None) -> Deployable:
     """The float tagger pruned to 75 % sparsity and fine-tuned; the configuration quantises it."""
     tier = settings.tier(tier)
-    arrays, recipe = jets5_arrays(tier), default_recipe(tier)
+    arrays, recipe = jets5.arrays(tier=tier), default_recipe(tier)
     float_model = _float_mlp(arrays, recipe)
     reference = np.asarray(float_model.predict(arrays.x_test, verbose=0))
     model = _pruned_mlp(arrays, recipe, float_model)
@@ -473,7 +454,7 @@ def jets5_mlp_ptq(tier: str | None = None) -> Deployable:
 def jets5_mlp_hgq(tier: str | None = None) -> Deployable:
     """The pruned tagger trained on, quantisation-aware, with HGQ2 (bit-exact on the FPGA emulation)."""
     tier = settings.tier(tier)
-    arrays, recipe = jets5_arrays(tier), default_recipe(tier)
+    arrays, recipe = jets5.arrays(tier=tier), default_recipe(tier)
     float_model = _float_mlp(arrays, recipe)
     reference = np.asarray(float_model.predict(arrays.x_test, verbose=0))
     target = model_accuracy(float_model, arrays.x_val, arrays.y_val)
@@ -492,7 +473,7 @@ def jets5_mlp_hgq(tier: str | None = None) -> Deployable:
                             "ebops": summary.get("ebops_final")})
 
 
-def train_vae(arrays: JetArrays, recipe: dict | None = None):
+def train_vae(arrays: jets5.Arrays, recipe: dict | None = None):
     """The VAE of :func:`build_vae` trained, seeded, on the gluon and quark jets: ``(vae, encoder)``."""
     from mlpp.training import set_seeds
 
@@ -506,10 +487,10 @@ def train_vae(arrays: JetArrays, recipe: dict | None = None):
 def vae_encoder(tier: str | None = None) -> Deployable:
     """The encoder of a VAE trained on gluon and quark jets; anomalies are W, Z and top jets."""
     tier = settings.tier(tier)
-    arrays, recipe = jets5_arrays(tier), default_recipe(tier)
+    arrays, recipe = jets5.arrays(tier=tier), default_recipe(tier)
     vae, encoder = build_vae(seed=recipe["seed"])
     cached_weights("vae", tier, vae, lambda: _copy_weights(vae, train_vae(arrays, recipe)[0]), recipe)
-    anomalous = (~np.isin(arrays.y_test, QCD_CLASSES)).astype(int)
+    anomalous = (~np.isin(arrays.y_test, jets5.QCD_CLASSES)).astype(int)
     reference = np.asarray(encoder.predict(arrays.x_test, verbose=0))
     return Deployable("vae_encoder", encoder, arrays.x_test, anomalous, kind="vae_encoder", float_reference=reference,
                       calibration=qcd_only(arrays.x_train, arrays.y_train), info={"recipe": recipe})
