@@ -118,7 +118,8 @@ def test_multiplicity_drops_by_the_merged_cells():
     import awkward as ak
 
     from mlpp.data.cards import load_card
-    from mlpp.data.generate import _ChargeTable, _kinematics, make_pythia
+    from mlpp.data.generate import _ChargeTable, make_pythia
+    from mlpp.kinematics import ptetaphi_from_momenta
 
     card = load_card("top")
     pythia = make_pythia(card, card.class_names.index("top"), seed=7)
@@ -128,7 +129,7 @@ def test_multiplicity_drops_by_the_merged_cells():
     px, py, pz = (ak.to_numpy(ak.flatten(getattr(prt.p, c))) for c in ("px", "py", "pz"))
     event = np.repeat(np.arange(len(counts)), counts)
     keep = (status > 0) & ~np.isin(np.abs(ids), (12, 14, 16))
-    pt, eta, phi = _kinematics(px[keep], py[keep], pz[keep], None)
+    pt, eta, phi = ptetaphi_from_momenta(px[keep], py[keep], pz[keep])
     inside = np.abs(eta) < 4.9
     ids, event, pt, eta, phi = ids[keep][inside], event[keep][inside], pt[inside], eta[inside], phi[inside]
     charges = _ChargeTable(pythia)(ids)

@@ -13,14 +13,14 @@ Units: GeV for momenta and energies, radians for φ; η is pseudorapidity.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
 from mlpp.data.cards import Card
 from mlpp.data.dataset import JetDataset
-from mlpp.data.detector import NEUTRINOS, DetectorModel, apply_detector
+from mlpp.data.detector import NEUTRINOS, DetectorModel, apply_detector, pid_classes_from_pdgids
 from mlpp.kinematics import delta_phi, masses_from_p4s, ptetaphi_from_momenta
 
 JET_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
@@ -35,7 +35,8 @@ class Event:
     of the jet that holds the particle, -1 if none). ``jets``: (n_jets, 4) = (pT [GeV], η,
     φ, mass [GeV]) of the anti-kT jets above ``jet_pt_min``, hardest first.
     ``partons``: the hard process (Pythia status ±22 resonances, ±23 outgoing partons) as
-    dict of (n_partons,) arrays ``name, pdgid, status, pt, eta, phi``.
+    dict of (n_partons,) arrays ``name, pdgid, status, pt, eta, phi``. ``generated``: the
+    visible final-state particles before the detector, ``pt, eta, phi, pid_class``.
     """
 
     class_name: str
@@ -44,6 +45,7 @@ class Event:
     particles: dict[str, np.ndarray]
     jets: np.ndarray
     partons: dict[str, np.ndarray]
+    generated: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         jets = ", ".join(f"{pt:.0f} GeV (m = {m:.0f})" for pt, _, _, m in self.jets[:3])
@@ -102,10 +104,11 @@ def generate_event(card: Card, class_index: int, seed: int = 1, jet_pt_min: floa
     hpts, hetas, hphis = ptetaphi_from_momenta(px[hard], py[hard], pz[hard])
     partons = {"name": np.array([pythia.particleData.name(int(i)) for i in ids[hard]]),
                "pdgid": ids[hard], "status": status[hard], "pt": hpts, "eta": hetas, "phi": hphis}
-    particles = {k: seen[k] for k in ("pt", "eta", "phi", "e", "charge", "pid_class")}
+    particles = {k: seen[k] for k in ("pt", "eta", "phi", "e", "charge", "pid_class", "n_deposits")}
     particles["jet_index"] = jet_index
+    generated = {"pt": pts, "eta": etas, "phi": phis, "pid_class": pid_classes_from_pdgids(ids[visible], charges)}
     return Event(card.classes[class_index].name, seed, card.jets.R, particles,
-                 np.stack([jet_pt, jet_eta, jet_phi, jet_mass], axis=1), partons)
+                 np.stack([jet_pt, jet_eta, jet_phi, jet_mass], axis=1), partons, generated)
 
 
 def _circle(ax, eta: float, phi: float, R: float, colour: str) -> list:
@@ -176,6 +179,39 @@ def event_display(ax, event: Event, n_jets: int = 2, pt_scale: float = 3.0, show
     else:
         ax.set_aspect("equal")
     return drawn
+
+
+def before_and_after(axes, event: Event, jet: int = 0, model: DetectorModel = DetectorModel(),
+                     pt_scale: float = 6.0) -> dict[str, int]:
+    """Jet ``jet`` of ``event`` before the detector (left axes) and after it (right axes).
+
+    Left: the generator's visible particles within ±1.2 R of the jet axis; right: the tracks
+    and calorimeter towers there, over the HCAL cell grid. Colours are the particle
+    classes, marker area ∝ pT. Returns the number of particles and of candidates in the
+    jet's cone, each split into charged and neutral.
+    """
+    from mlpp.plotting import jet_constituents
+
+    _, jet_eta, jet_phi, _ = event.jets[jet]
+    half = 1.2 * event.R
+    counts = {}
+    for ax, name, p in ((axes[0], "generator particles", event.generated),
+                        (axes[1], "tracks and towers", event.particles)):
+        d_eta, d_phi = p["eta"] - jet_eta, delta_phi(p["phi"], jet_phi)
+        near = (np.abs(d_eta) < half) & (np.abs(d_phi) < half)
+        jet_constituents(ax, d_eta[near], d_phi[near], p["pt"][near], classes=p["pid_class"][near], R=event.R,
+                         center=(0.0, 0.0), scale=pt_scale)
+        in_cone = np.hypot(d_eta, d_phi) < event.R
+        counts[f"{name}: charged"] = int(np.count_nonzero(in_cone & (p["pid_class"] <= 2)))
+        counts[f"{name}: neutral"] = int(np.count_nonzero(in_cone & (p["pid_class"] >= 3)))
+        ax.set_title(f"{name}: {int(np.count_nonzero(in_cone))} in the cone", fontsize=13)
+        ax.set(xlim=(-half, half), ylim=(-half, half), aspect="equal", xlabel=r"$\Delta\eta$",
+               ylabel=r"$\Delta\phi$")
+    cell_eta, cell_phi = model.cell("hcal")
+    for k in range(-40, 41):  # the HCAL grid, in the jet's frame
+        axes[1].axvline(k * cell_eta - jet_eta % cell_eta, color="0.85", lw=0.5, zorder=0)
+        axes[1].axhline(k * cell_phi - (jet_phi + np.pi) % cell_phi, color="0.85", lw=0.5, zorder=0)
+    return counts
 
 
 def lego(ax, event: Event, n_jets: int = 2, bins: tuple[int, int] = (50, 40), eta_max: float = 5.0):

@@ -34,7 +34,9 @@ def jet_constituents(ax, etas: np.ndarray, phis: np.ndarray, pts: np.ndarray, cl
         for code, name in enumerate(CLASS_NAMES):
             sel = np.asarray(classes) == code
             if sel.any():
-                drawn.append(ax.scatter(np.asarray(etas)[sel], np.asarray(phis)[sel], s=sizes[sel], alpha=0.7, label=name))
+                # one colour per class, whichever classes a jet happens to have
+                drawn.append(ax.scatter(np.asarray(etas)[sel], np.asarray(phis)[sel], s=sizes[sel], alpha=0.7,
+                                        color=f"C{code}", label=name))
         ax.legend(loc="upper right", markerscale=0.5, fontsize=10)
     if R is not None and center is not None:
         import matplotlib.patches as patches
