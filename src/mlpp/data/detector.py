@@ -106,20 +106,18 @@ def _towers(energies, etas, phis, event, model: DetectorModel, calorimeter: str,
     n_eta = 2 * int(np.ceil(model.calo_abs_eta / d_eta)) + 2
     offset = n_eta // 2
     key = (event * n_eta + (i_eta + offset)) * n_phi + i_phi
-    cells, owner, n_deposits = np.unique(key, return_inverse=True, return_counts=True)
-    summed = np.bincount(owner, weights=energies, minlength=len(cells))
+    _, first, owner, n_deposits = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    summed = np.bincount(owner, weights=energies, minlength=len(first))
     # Draws per tower, in key order: the same event always gives the same towers.
-    z_energy = rng.standard_normal(len(cells))
-    u_eta, u_phi = rng.random((2, len(cells)))
+    z_energy = rng.standard_normal(len(first))
+    u_eta, u_phi = rng.random((2, len(first)))
     stochastic, constant = ((model.ecal_stochastic, model.ecal_constant) if calorimeter == "ecal"
                             else (model.hcal_stochastic, model.hcal_constant))
     sigma = np.hypot(stochastic / np.sqrt(np.maximum(summed, 1e-9)), constant)
     e_measured = summed * (1 + sigma * z_energy)
-    cell_phi = cells % n_phi
-    cell_eta = (cells // n_phi) % n_eta - offset
-    tower_event = cells // (n_phi * n_eta)
-    tower_eta = (cell_eta + u_eta) * d_eta
-    tower_phi = (cell_phi + u_phi) * d_phi - np.pi
+    tower_event = event[first]
+    tower_eta = (i_eta[first] + u_eta) * d_eta
+    tower_phi = (i_phi[first] + u_phi) * d_phi - np.pi
     e_min = model.ecal_tower_e_min if calorimeter == "ecal" else model.hcal_tower_e_min
     keep = e_measured > e_min
     return tower_event[keep], tower_eta[keep], tower_phi[keep], e_measured[keep], n_deposits[keep]
