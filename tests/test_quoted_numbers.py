@@ -59,6 +59,13 @@ def test_glue_roles_code_and_links_are_not_read():
     assert find_retyped(source, run) == []
 
 
+def test_arithmetic_in_math_passes_but_math_with_symbols_does_not():
+    source, run = _nb(["A guess gives $\\ln 5 \\approx 1.609$ and $17\\cdot64 + 65\\cdot32 = 3168$ weights; "
+                       "we measure $1/\\varepsilon_B \\approx 2001$."],
+                      ["1.6094 3168 2001.2\n"])
+    assert [f.number for f in find_retyped(source, run)] == ["2001"]
+
+
 def test_the_command_exits_1_on_a_retyped_number(tmp_path, capsys):
     source, run = _nb(["AUC 0.986."], ["0.9861\n"])
     (tmp_path / "src").mkdir()

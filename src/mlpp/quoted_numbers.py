@@ -7,7 +7,8 @@ with those in its executed outputs: a markdown number with three or more signifi
 digits (0.986, 12.4, 2001; not 30, 0.8 or 100 000) that equals an output number, rounded to
 the precision it is written with, is reported, unless the sentence, table row or list
 item it stands in cites a paper (``arXiv:…`` or a ``{cite…}`` role), since published
-numbers are typed with their source.
+numbers are typed with their source. Math that is pure arithmetic on numbers
+(``$\ln 5 \approx 1.609$``, ``$17\cdot 64 + 65 = 1153$``) is not a result and is skipped.
 
     python -m mlpp.quoted_numbers lectures/ _build/jupyter_execute/lectures/
 """
@@ -25,6 +26,9 @@ from pathlib import Path
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:[ \u2009\u202f\u00a0,]\d{3})+|\d+)(\.\d+)?(?![\w])")
 _CITES = re.compile(r"arXiv:\s*\d|\{cite[:\w]*\}|doi:|\[[^\]]*\]\(https?://arxiv\.org")
 _SKIP = re.compile(r"`[^`]*`|\{glue[:\w]*\}`[^`]*`|\]\([^)]*\)|https?://\S+|<[^>]+>")
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.S)
+# Math that is only arithmetic on numbers (digits, operators, \ln, \cdot, \approx ...): a reader can check it.
+_ARITHMETIC = re.compile(r"(?:[\d\s.,+\-*/=()^{}]|\\(?:ln|log|exp|sqrt|frac|cdot|times|approx|simeq|left|right|,|;|!))*")
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,9 @@ def find_retyped(source: dict, executed: dict, name: str = "notebook") -> list[R
         for piece in _pieces(text):
             if _CITES.search(piece):
                 continue
-            for written in numbers_in(_SKIP.sub(" ", piece)):
+            piece_text = _MATH.sub(lambda m: " " if _ARITHMETIC.fullmatch(m.group(1) or m.group(2)) else m.group(0),
+                                   _SKIP.sub(" ", piece))
+            for written in numbers_in(piece_text):
                 if significant_digits(written) >= 3 and _matches(written, outputs):
                     found.append(Retyped(name, index, written, piece.strip()[:160]))
     return found
