@@ -185,3 +185,16 @@ def test_the_thread_itself_is_what_the_scan_would_catch():
                for n in _literals(code))
     assert any(len(n.elts) == 3 and all(isinstance(e, ast.Constant) for e in n.elts)
                and np.allclose([e.value for e in n.elts], jets5.SPLIT) for n in _literals(code))
+
+
+def test_notebooks_that_import_the_thread_need_its_card(tmp_path, monkeypatch):
+    """'mlpp data generate --needed' sees jets5 in a notebook that only imports the thread."""
+    from mlpp.data.cli import needed_cards
+
+    (tmp_path / "lectures").mkdir()
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                     "source": "from mlpp.tasks import jets5\njets = jets5.load()\n"}]}
+    (tmp_path / "lectures" / "nb.ipynb").write_text(json.dumps(nb))
+    monkeypatch.setenv("MLPP_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLPP_CARDS", str(REPO / "datasets"))
+    assert needed_cards() == ["jets5"]

@@ -75,21 +75,39 @@ def _interrupt(signum, frame) -> None:
 
 
 def needed_cards(folders: tuple[str, ...] = ("lectures", "solutions")) -> list[str]:
-    """Cards that the course notebooks load, found by reading their ``data.load("NAME"...)`` calls."""
+    """Cards that the course notebooks load, found by reading their ``data.load("NAME"...)`` calls
+    and their ``from mlpp.tasks import THREAD`` imports (a thread names its cards in ``CARD``/``CARDS``)."""
     import json
     import re
 
     from mlpp.data import available
 
     pattern = re.compile(r"""(?:data\.)?load\(\s*["']([A-Za-z0-9_]+)["']""")
+    threads = re.compile(r"from\s+mlpp\.tasks\s+import\s+([A-Za-z0-9_, ]+)")
     found: set[str] = set()
     for folder in folders:
         for notebook in sorted((settings.repo_root() / folder).rglob("*.ipynb")):
             cells = json.loads(notebook.read_text()).get("cells", [])
             for cell in cells:
                 source = cell.get("source", "")
-                found.update(pattern.findall(source if isinstance(source, str) else "".join(source)))
+                text = source if isinstance(source, str) else "".join(source)
+                found.update(pattern.findall(text))
+                for names in threads.findall(text):
+                    for name in names.split(","):
+                        found.update(_thread_cards(name.split(" as ")[0].strip()))
     return sorted(found & set(available()))
+
+
+def _thread_cards(name: str) -> set[str]:
+    """The cards of the data thread ``mlpp.tasks.<name>`` (none if there is no such thread)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"mlpp.tasks.{name}")
+    except ImportError:
+        return set()
+    cards = getattr(module, "CARDS", None) or [getattr(module, "CARD", name)]
+    return set(cards)
 
 
 def _list(args: argparse.Namespace) -> int:
