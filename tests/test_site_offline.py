@@ -45,18 +45,22 @@ def _notebook(path: Path, code: str, note: str = "A notebook of the test book.")
     nbformat.write(nb, path)
 
 
-def _make_book(root: Path, chapter_code: str) -> Path:
-    """A two-page book under ``root`` with the course's configuration; returns the book folder."""
+def _make_book(root: Path, chapter_code: str, summary_code: str | None = None) -> Path:
+    """A book under ``root`` with the course's configuration (math page, one chapter notebook and,
+    given ``summary_code``, a summary notebook in the role of the landscape page); returns its folder."""
     book = root / "book_src"
     (book / "book").mkdir(parents=True)
     config = yaml.safe_load((REPO / "_config.yml").read_text())
+    config["sphinx"]["config"]["mlpp_summary_pages"] = ["summary"] if summary_code else []
     shutil.copytree(BOOK_EXT, book / "book" / "_ext")
     shutil.copy(REPO / "book" / "references.bib", book / "book" / "references.bib")
     (book / "_config.yml").write_text(yaml.safe_dump(config))
-    (book / "_toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "intro",
-                                                    "chapters": [{"file": "chapter"}]}))
+    chapters = [{"file": "chapter"}] + ([{"file": "summary"}] if summary_code else [])
+    (book / "_toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "intro", "chapters": chapters}))
     (book / "intro.md").write_text(MATH_PAGE)
     _notebook(book / "chapter.ipynb", chapter_code)
+    if summary_code:
+        _notebook(book / "summary.ipynb", summary_code)
     return book
 
 
@@ -78,13 +82,22 @@ def test_config_uses_the_cache_and_bundled_mathjax():
     assert {"solutions/*/*.ipynb", "exercises/*/*.ipynb"} <= set(config["execute"]["exclude_patterns"])
 
 
+def _executed(result: subprocess.CompletedProcess) -> set[str]:
+    """The pages whose notebook the build executed (myst-nb logs one line per execution)."""
+    return {Path(line.split(":")[0]).stem for line in _log(result).splitlines() if "Executing notebook using" in line}
+
+
 def test_cache_is_reused_within_a_tier_and_never_across_tiers(tmp_path):
-    book = _make_book(tmp_path, "import os\nprint('built in tier', os.environ['MLPP_TIER'])")
-    html = book / "_build" / "html" / "chapter.html"
+    # The chapter leaves a result on disk, as lectures record scores; the summary page shows it.
+    book = _make_book(tmp_path, "import os\nresult = 'tier ' + os.environ['MLPP_TIER']\n"
+                                "open('result.txt', 'w').write(result)\nprint('built in', result)",
+                      summary_code="print('summary of', open('result.txt').read())")
+    chapter, summary = (book / "_build" / "html" / f"{page}.html" for page in ("chapter", "summary"))
 
     first = _build(book, "fast")
     assert first.returncode == 0, _log(first)[-3000:]
-    assert "built in tier fast" in html.read_text()
+    assert _executed(first) == {"chapter", "summary"}
+    assert "built in tier fast" in chapter.read_text() and "summary of tier fast" in summary.read_text()
     assert (book / "_build" / ".jupyter_cache" / "fast").is_dir()
 
     # A markdown edit: the page is read again, but its code is unchanged, so nothing is executed.
@@ -93,14 +106,23 @@ def test_cache_is_reused_within_a_tier_and_never_across_tiers(tmp_path):
     nbformat.write(nb, book / "chapter.ipynb")
     second = _build(book, "fast")
     assert second.returncode == 0, _log(second)[-3000:]
-    assert "Using cached notebook" in _log(second) and "Executing notebook" not in _log(second)
-    assert "An edited sentence." in html.read_text() and "built in tier fast" in html.read_text()
+    assert "Using cached notebook" in _log(second) and not _executed(second)
+    assert "An edited sentence." in chapter.read_text() and "built in tier fast" in chapter.read_text()
 
-    # Another tier: its own cache folder, so the notebook runs again and the page shows the new tier.
-    third = _build(book, "full")
+    # A code edit: the chapter runs again, and so does the summary page, whose source did not change.
+    nb.cells[1].source = nb.cells[1].source.replace("'tier '", "'edited tier '")
+    nbformat.write(nb, book / "chapter.ipynb")
+    third = _build(book, "fast")
     assert third.returncode == 0, _log(third)[-3000:]
-    assert "Executing notebook" in _log(third) and "Using cached notebook" not in _log(third)
-    assert "built in tier full" in html.read_text()
+    assert _executed(third) == {"chapter", "summary"}
+    assert "summary of edited tier fast" in summary.read_text()
+
+    # Another tier: its own cache folder, so the chapter runs again and the pages show the new tier.
+    fourth = _build(book, "full")
+    assert fourth.returncode == 0, _log(fourth)[-3000:]
+    assert _executed(fourth) == {"chapter", "summary"} and "Using cached notebook" not in _log(fourth)
+    assert "built in edited tier full" in chapter.read_text()
+    assert "summary of edited tier full" in summary.read_text()
     assert (book / "_build" / ".jupyter_cache" / "full").is_dir()
 
 

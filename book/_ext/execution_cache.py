@@ -10,7 +10,8 @@ read every page again instead of keeping the other tier's pages.
 
 Pages named in ``mlpp_summary_pages`` (the landscape page, which loads the scores the lectures
 record) are executed every time they are read (never from the cache) and are read again
-whenever any other notebook is, so they show what the lectures recorded in this build.
+whenever another notebook is about to be executed rather than taken from the cache, so they
+show what the lectures recorded in this build.
 A notebook that raised is read (and executed) again by the next build, so that the build
 keeps failing until it is fixed.
 """
@@ -52,13 +53,29 @@ def failed_notebooks(env: BuildEnvironment) -> list[str]:
                   if doc in env.found_docs and (data.get("exec_data") or {}).get("succeeded") is False)
 
 
+def will_execute(cache_path: str | Path, notebook: str | Path) -> bool:
+    """True if ``notebook``'s code has no executed match in the jupyter-cache at ``cache_path``."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    try:
+        get_cache(str(cache_path)).match_cache_notebook(nbformat.read(notebook, as_version=4))
+    except KeyError:
+        return True
+    return False
+
+
 def _outdated(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
               removed: set[str]) -> list[str]:
     # Sphinx re-reads only changed sources: without this, a second `make book` would pass
     # with a lecture that raised in the first one (and -W would not see it again).
     extra = set(failed_notebooks(env))
     summaries = set(app.config.mlpp_summary_pages) & set(env.found_docs)
-    if any(_is_notebook(env, doc) for doc in (added | changed | extra) - summaries):
+    # A summary page runs again only when a notebook will really run (new code, new tier, a
+    # failure), not when a lecture's markdown changed: in the full tier it takes minutes.
+    cache = app.config.nb_execution_cache_path
+    if any(_is_notebook(env, doc) and will_execute(cache, env.doc2path(doc))
+           for doc in (added | changed | extra) - summaries):
         extra |= summaries
     return sorted(extra)
 
