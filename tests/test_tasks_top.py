@@ -57,3 +57,17 @@ def test_no_notebook_or_module_retypes_the_top_split():
     extra = re.compile(r"""load\(\s*["']top_qcd["']""")
     offenders = [str(p.relative_to(REPO)) for p in files if split.search(_code_of(p)) or extra.search(_code_of(p))]
     assert offenders == [], f"use mlpp.tasks.top.split instead of re-typing the split in {offenders}"
+
+
+def test_mlpp_train_jets_keeps_a_nested_subset_of_the_training_jets(top, monkeypatch):
+    full_train, val, test = thread.split(top)
+    monkeypatch.setenv("MLPP_TRAIN_JETS", "500")
+    small, small_val, small_test = thread.split(top)
+    assert len(small) == 500 and np.array_equal(small.jet, full_train.jet[:500])
+    assert thread.fingerprint(small_test) == thread.fingerprint(test) and len(small_val) == len(val)
+    monkeypatch.setenv("MLPP_TRAIN_JETS", str(len(full_train) + 1))
+    with pytest.raises(ValueError, match="ask for fewer"):
+        thread.split(top)
+    monkeypatch.setenv("MLPP_TRAIN_JETS", "ten")
+    with pytest.raises(ValueError, match="not a positive whole number"):
+        thread.split(top)

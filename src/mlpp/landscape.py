@@ -61,7 +61,12 @@ COUNTERPARTS = [
 
 
 def scores_dir(test: JetDataset) -> Path:
-    return settings.cache_dir() / "scores" / top.fingerprint(test)
+    """Where the scores on ``test`` are kept: ``scores/<fingerprint>``, and for a run with another
+    seed or training size (:func:`mlpp.settings.run_variant`) a subfolder of its own, so that a
+    learning-curve run never replaces the lecture's own result."""
+    folder = settings.cache_dir() / "scores" / top.fingerprint(test)
+    variant = settings.run_variant()
+    return folder if variant is None else folder / "variants" / variant
 
 
 def _slug(name: str) -> str:

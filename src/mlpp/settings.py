@@ -61,3 +61,39 @@ def limit_threads(n: int = 2) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(n)
+
+
+def _positive_int(variable: str) -> int | None:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"{variable}={raw!r} is not a positive whole number: unset it or give one, e.g. {variable}=10000")
+    return int(raw)
+
+
+def seed(default: int) -> int:
+    """The training seed of a notebook: ``$MLPP_SEED`` if set (learning-curve runs repeat a lecture
+    with several seeds), else ``default``."""
+    raw = os.environ.get("MLPP_SEED", "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"MLPP_SEED={raw!r} is not a non-negative whole number: unset it or give one, e.g. MLPP_SEED=1")
+    return int(raw)
+
+
+def training_jets() -> int | None:
+    """``$MLPP_TRAIN_JETS``: train on only this many of the split's training jets (learning curves); None = all."""
+    return _positive_int("MLPP_TRAIN_JETS")
+
+
+def run_variant() -> str | None:
+    """A name for a run with a non-default seed or training size (``train10000-seed1``), else None.
+
+    Results of such runs are kept apart from the lecture's own (see :func:`mlpp.landscape.scores_dir`).
+    """
+    jets, chosen = training_jets(), os.environ.get("MLPP_SEED", "").strip()
+    if jets is None and not chosen:
+        return None
+    return f"train{jets if jets is not None else 'all'}-seed{seed(0) if chosen else 'default'}"

@@ -38,6 +38,9 @@ def split(jets: JetDataset | None = None, tier: str | None = None) -> tuple[JetD
     """Training, validation and test jets; the test jets include every ``top_qcd`` jet.
 
     ``jets`` defaults to :func:`load` of ``tier``; the extra QCD jets come from the same tier.
+    With ``$MLPP_TRAIN_JETS`` set (learning curves, ``benchmarks/learning_curves.py``) only the
+    first that many training jets are kept: a random subset, since the jets are stored in a
+    seeded random order, and nested (the 10 000 are among the 30 000).
     """
     from mlpp import data
 
@@ -45,6 +48,12 @@ def split(jets: JetDataset | None = None, tier: str | None = None) -> tuple[JetD
     if jets.name != CARD:
         raise ValueError(f"top.split needs the {CARD!r} dataset, not {jets.name!r}")
     train, val, test = jets.split(SPLIT)
+    wanted = settings.training_jets()
+    if wanted is not None:
+        if wanted > len(train):
+            raise ValueError(f"MLPP_TRAIN_JETS={wanted} but the {jets.meta.get('tier', '')} tier has only "
+                             f"{len(train)} training jets: ask for fewer, or use the full tier")
+        train = train.subset(slice(0, wanted))
     extra = data.load(EXTRA_QCD_CARD, tier=jets.meta.get("tier", settings.tier(tier)))
     return train, val, test.concatenate(extra)
 
