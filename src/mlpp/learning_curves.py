@@ -1,0 +1,98 @@
+"""Learning curves of the course's top taggers: how AUC and rejection grow with training jets.
+
+The published landscape (arXiv:1902.09914) trained on 1.2M jets; the course trains on at most
+100 000. Whether the course's ordering of taggers differs from the published one because of
+that is a question of how each tagger's rejection grows with the number of training jets.
+``benchmarks/learning_curves.py`` runs the lectures that train the taggers again with fewer
+training jets (``$MLPP_TRAIN_JETS``) and other seeds (``$MLPP_SEED``) and keeps one row per
+(tagger, training jets, seed) in a committed JSON file, with the fingerprint of the test jets;
+this module loads it, refuses results on other test jets, and summarises and plots them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlpp import settings
+
+METRICS = {"auc": "AUC", "rejection_03": r"$1/\varepsilon_B$ at $\varepsilon_S = 0.3$",
+           "rejection_05": r"$1/\varepsilon_B$ at $\varepsilon_S = 0.5$"}
+
+
+def results_path(tier: str | None = None) -> Path:
+    """The committed results file of ``tier``: ``benchmarks/results/learning_curves-<tier>.json``."""
+    return settings.repo_root() / "benchmarks" / "results" / f"learning_curves-{settings.tier(tier)}.json"
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Learning-curve points: ``rows`` are dicts with ``tagger, lecture, n_train, seed`` and the metrics."""
+
+    tier: str
+    fingerprint: str
+    rows: list[dict]
+
+    def taggers(self) -> list[str]:
+        return sorted({r["tagger"] for r in self.rows})
+
+    def summary(self, tagger: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(training jets, mean, standard deviation over seeds, number of seeds) of ``metric`` for ``tagger``."""
+        sizes = sorted({r["n_train"] for r in self.rows if r["tagger"] == tagger})
+        values = [[r[metric] for r in self.rows if r["tagger"] == tagger and r["n_train"] == n] for n in sizes]
+        return (np.array(sizes), np.array([np.mean(v) for v in values]),
+                np.array([np.std(v, ddof=1) if len(v) > 1 else np.nan for v in values]),
+                np.array([len(v) for v in values]))
+
+    def table(self):
+        """A pandas table: one row per (tagger, training jets), mean ± std over seeds of each metric."""
+        import pandas as pd
+
+        rows = []
+        for tagger in self.taggers():
+            for metric in METRICS:
+                sizes, mean, std, count = self.summary(tagger, metric)
+                for n, m, s, c in zip(sizes, mean, std, count):
+                    rows.append({"tagger": tagger, "training jets": int(n), "seeds": int(c), "metric": metric,
+                                 "mean": m, "std": s})
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame
+        return frame.pivot_table(index=["tagger", "training jets", "seeds"], columns="metric",
+                                 values=["mean", "std"]).round(3)
+
+
+def load(fingerprint: str, tier: str | None = None, path: Path | None = None) -> tuple[Curves | None, str]:
+    """The curves measured on the test jets with ``fingerprint``, and a line that says what was found.
+
+    Returns ``(None, reason)`` when there is no results file for the tier or it holds other
+    test jets (another detector, card or split): the reason says how to measure them.
+    """
+    path = results_path(tier) if path is None else Path(path)
+    how = f"run 'python benchmarks/learning_curves.py --tier {settings.tier(tier)}' (hours on 2 cores; resumable)"
+    if not path.exists():
+        return None, f"no learning curves for the {settings.tier(tier)} tier yet: {how}"
+    stored = json.loads(path.read_text())
+    if stored.get("fingerprint") != fingerprint:
+        return None, (f"{path.name} was measured on other test jets (fingerprint {stored.get('fingerprint')}, "
+                      f"these are {fingerprint}): {how}")
+    curves = Curves(stored["tier"], stored["fingerprint"], stored["points"])
+    return curves, f"{len(curves.rows)} points from {path.name} ({len(curves.taggers())} taggers)"
+
+
+def plot(axes, curves: Curves, taggers: list[str] | None = None, metrics: tuple[str, ...] = tuple(METRICS)) -> list:
+    """One panel per metric: mean over seeds against training jets (log x), the seeds' spread as error bars."""
+    drawn = []
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        for tagger in taggers or curves.taggers():
+            sizes, mean, std, _ = curves.summary(tagger, metric)
+            drawn.append(ax.errorbar(sizes, mean, yerr=np.nan_to_num(std), marker="o", capsize=3, label=tagger))
+        ax.set_xscale("log")
+        if metric != "auc":
+            ax.set_yscale("log")
+        ax.set_xlabel("training jets")
+        ax.set_ylabel(METRICS[metric])
+    np.atleast_1d(axes)[0].legend(fontsize=9)
+    return drawn

@@ -1,0 +1,87 @@
+"""benchmarks/learning_curves.py runs a lecture per (training jets, seed), keeps every finished
+run when one fails, resumes where it stopped, and mlpp.learning_curves refuses other test jets."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A stand-in lecture: the mass, with a seed-dependent smearing, as the "tagger" (the real
+# lectures take minutes). It uses the same thread, seed and recording as the lectures do.
+LECTURE = """
+import os
+import numpy as np
+from mlpp import evaluation, landscape, settings
+from mlpp.tasks import top
+
+SEED = settings.seed(0)
+train, val, test = top.split()
+if SEED == int(os.environ.get("FAIL_ON_SEED", "-1")):
+    raise RuntimeError("a crash in the middle of the grid")
+rng = np.random.default_rng(SEED + len(train))
+mass = test.jet[:, 3] + rng.normal(0, 30, len(test))
+scores = 1 / (1 + np.exp(-(mass - 120) / 20))
+landscape.record(evaluation.TaggerResult("smeared mass", test.labels, scores, 1, float(len(train))), test, "02")
+"""
+
+
+@pytest.fixture()
+def script(tmp_path, monkeypatch, top):
+    """The benchmark module with its lecture replaced by the stand-in, and a private score store."""
+    from mlpp import settings
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    real = settings.cache_dir()
+    for name in ("top-fast.h5", "top_qcd-fast.h5", "manifest.json"):
+        os.symlink(real / name, cache / name)
+    monkeypatch.setenv("MLPP_DATA", str(cache))
+    notebook = tmp_path / "stand_in.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LECTURE)]), notebook)
+    spec = importlib.util.spec_from_file_location("learning_curves_script", REPO / "benchmarks" / "learning_curves.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "LECTURES", {"02": str(notebook)})
+    return module
+
+
+@pytest.mark.slow
+def test_a_grid_is_measured_kept_through_a_crash_and_resumed(script, tmp_path, monkeypatch, capsys):
+    from mlpp import learning_curves
+    from mlpp.tasks import top
+
+    out = tmp_path / "curves.json"
+    grid = ["--tier", "fast", "--lectures", "02", "--sizes", "300", "1000", "--seeds", "0", "1", "--output", str(out)]
+    monkeypatch.setenv("FAIL_ON_SEED", "1")
+    with pytest.raises(RuntimeError, match="seed 1"):
+        script.main(grid)
+    kept = json.loads(out.read_text())
+    assert [(p["n_train"], p["seed"]) for p in kept["points"]] == [(300, 0)]  # the run before the crash
+
+    monkeypatch.delenv("FAIL_ON_SEED")
+    assert script.main(grid) == 0
+    stored = json.loads(out.read_text())
+    assert sorted((p["n_train"], p["seed"]) for p in stored["points"]) == [(300, 0), (300, 1), (1000, 0), (1000, 1)]
+    assert stored["points"][0] == kept["points"][0]  # not measured again
+    for point in stored["points"]:
+        assert point["train_seconds"] == point["n_train"]  # each run saw its own training size
+        assert 0.5 < point["auc"] < 1 and point["rejection_05"] > 1
+    assert "0 to go" not in capsys.readouterr().out
+    assert script.main(grid + ["--list"]) == 0
+    assert "4 runs measured, 0 to go" in capsys.readouterr().out
+
+    fingerprint = top.fingerprint(top.split(tier="fast")[2])
+    curves, line = learning_curves.load(fingerprint, "fast", path=out)
+    assert curves is not None and "4 points" in line
+    sizes, mean, std, count = curves.summary("smeared mass", "auc")
+    assert sizes.tolist() == [300, 1000] and count.tolist() == [2, 2] and np.all(std > 0)
+    assert learning_curves.load("0" * 16, "fast", path=out)[0] is None
+    assert "other test jets" in learning_curves.load("0" * 16, "fast", path=out)[1]
+    assert "no learning curves" in learning_curves.load(fingerprint, "fast", path=tmp_path / "none.json")[1]
