@@ -238,10 +238,8 @@ def test_p4s_from_dataset_truncates_and_pads():
 # --- one home: η and rapidity from momentum are computed only in mlpp.kinematics ------------
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "mlpp"
-# Files allowed to compute η or rapidity from momentum themselves. Only kinematics.py belongs
-# here; the two data files are being rewritten (calorimeter towers) and are to be switched to
-# mlpp.kinematics and then removed from this list.
-HAND_KINEMATICS_ALLOWED = {"kinematics.py", "data/detector.py", "data/generate.py"}
+# The one file allowed to compute η or rapidity from momentum itself.
+HAND_KINEMATICS_ALLOWED = {"kinematics.py"}
 # η = asinh(pz/pT) = atanh(pz/|p|) = −ln tan(θ/2); y = ½ ln((E + pz)/(E − pz)) = atanh(pz/E).
 HAND_KINEMATICS = [
     re.compile(r"\b(?:arcsinh|asinh|arctanh|atanh)\s*\("),

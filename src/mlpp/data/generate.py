@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from mlpp import kinematics
 from mlpp.data.cards import DAUGHTER_KINDS, Card
 from mlpp.data.detector import NEUTRINOS, DetectorModel, apply_detector
 
@@ -65,18 +66,6 @@ class _ChargeTable:
         return values[inverse]
 
 
-def _delta_r2(y1, phi1, y2, phi2):
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return (y1 - y2) ** 2 + dphi**2
-
-
-def _kinematics(px, py, pz, e):
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
-    phi = np.arctan2(py, px)
-    return pt, eta, phi
-
-
 def _truth_ok(rule: dict, jet_y: float, jet_phi: float, R: float, partons: dict) -> bool:
     """Does a jet pass its class's truth rule? ``partons`` holds the hard-process record."""
     kind = rule["rule"]
@@ -84,7 +73,7 @@ def _truth_ok(rule: dict, jet_y: float, jet_phi: float, R: float, partons: dict)
         return True
     r2 = R * R
     ids, st = partons["id"], partons["status"]
-    dr2 = _delta_r2(partons["y"], partons["phi"], jet_y, jet_phi)
+    dr2 = kinematics.delta_r(partons["y"], partons["phi"], jet_y, jet_phi) ** 2
     if kind == "parton":
         # Nearest outgoing hard-process parton decides the flavour.
         is_parton = (np.abs(ids) <= 6) | (ids == 21)
@@ -155,7 +144,7 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         event_of = np.repeat(np.arange(len(counts)), counts)
 
         visible = np.flatnonzero((status > 0) & ~np.isin(np.abs(ids), NEUTRINOS))
-        pt, eta, phi = _kinematics(px[visible], py[visible], pz[visible], e[visible])
+        pt, eta, phi = kinematics.ptetaphi_from_momenta(px[visible], py[visible], pz[visible])
         # Beyond the calorimeters nothing is seen: skip those particles before drawing random numbers.
         covered = np.abs(eta) < detector.calo_abs_eta
         visible, pt, eta, phi = visible[covered], pt[covered], eta[covered], phi[covered]
@@ -178,8 +167,8 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         cons_flat = ak.to_numpy(ak.flatten(cons_index, axis=None))
         offsets = np.concatenate([[0], np.cumsum(seen_counts)])
         jpt = np.hypot(jpx, jpy)
-        jeta = np.arcsinh(np.divide(jpz, jpt, out=np.zeros_like(jpz), where=jpt > 0))
-        jy = 0.5 * np.log(np.maximum(je + jpz, 1e-12) / np.maximum(je - jpz, 1e-12))
+        jeta = kinematics.pseudorapidities(jpt, jpz)
+        jy = kinematics.rapidities(jpt, jpz, je)
         jphi = np.arctan2(jpy, jpx)
         in_window = (jpt >= spec.pt_min) & (jpt < spec.pt_max)
         if spec.abs_eta_max is not None:
@@ -189,9 +178,8 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
 
         hard_idx = np.flatnonzero((np.abs(status) == 22) | (np.abs(status) == 23))
         hard_start = np.searchsorted(event_of[hard_idx], np.arange(len(counts) + 1))
-        _, _, hphi_all = _kinematics(px[hard_idx], py[hard_idx], pz[hard_idx], e[hard_idx])
-        he, hpz = e[hard_idx], pz[hard_idx]
-        hy_all = 0.5 * np.log(np.maximum(he + hpz, 1e-12) / np.maximum(he - hpz, 1e-12))
+        hpt, _, hphi_all = kinematics.ptetaphi_from_momenta(px[hard_idx], py[hard_idx], pz[hard_idx])
+        hy_all = kinematics.rapidities(hpt, pz[hard_idx], e[hard_idx])
         for iev in range(len(counts)):
             first, last = jet_start[iev], jet_start[iev + 1]
             if first == last:
@@ -229,7 +217,7 @@ def _pack_jet(seen: dict, idx: np.ndarray, P: int, jet: tuple) -> dict:
     n = len(idx)
     jpt, jeta, jphi, je, jpx, jpy, jpz = jet
     phis = seen["phi"][idx]
-    phis = jphi + (phis - jphi + np.pi) % (2 * np.pi) - np.pi  # within π of the jet axis
+    phis = jphi + kinematics.delta_phi(phis, jphi)  # within π of the jet axis
     packed = {
         "pt": np.zeros(P, np.float32), "eta": np.zeros(P, np.float32), "phi": np.zeros(P, np.float32),
         "e": np.zeros(P, np.float32), "charge": np.zeros(P, np.int8), "pid_class": np.full(P, -1, np.int8),
