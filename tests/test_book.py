@@ -12,6 +12,7 @@ import yaml
 
 from mlpp.nbgrader_bridge import exercise_ids, read_notebook
 from mlpp.release import secret_lines
+from site_browser import math_report, offline_browser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,6 +72,32 @@ def test_site_has_every_page_and_executed_lectures(site):
         html = (site / "lectures" / f"{nb.stem}.html").read_text()
         assert html.count('class="cell_output') >= 3, f"{nb.stem} shows no executed output"
         assert "Traceback" not in html and "NotImplementedError" not in html
+
+
+def test_math_renders_offline_on_every_page(site):
+    """Each page with math, opened from file:// in headless Chromium with no network, shows typeset math."""
+    pages = sorted(p for p in site.rglob("*.html") if 'class="math' in p.read_text(errors="ignore"))
+    assert len(pages) >= 3, f"only {len(pages)} pages with math: is dollarmath still on?"
+    problems = []
+    with offline_browser() as browser:
+        for page in pages:
+            report = math_report(browser, page)
+            local = all(src.startswith(site.as_uri()) for src in report.scripts) and report.scripts
+            if not local or report.rendered < report.math or report.raw or report.errors or report.leftovers:
+                problems.append(f"{page.relative_to(site)}: {report}")
+    assert not problems, "math not rendered offline:\n" + "\n".join(problems)
+
+
+def test_site_keeps_the_execution_cache_per_tier(site):
+    """The build used the jupyter-cache of its tier (fast here), which holds every executed lecture."""
+    from jupyter_cache import get_cache
+
+    cache = site.parents[1] / "_build" / ".jupyter_cache"
+    assert [p.name for p in cache.iterdir()] == ["fast"]
+    cached = {Path(record.uri).stem for record in get_cache(cache / "fast").list_cache_records()}
+    lectures = {nb.stem for nb in (REPO / "lectures").glob("*.ipynb")}
+    # The landscape page is executed whenever it is read (it follows what the lectures record), never cached.
+    assert cached == lectures - {"landscape"}
 
 
 def test_landscape_page_finds_every_lectures_top_taggers(site):

@@ -34,7 +34,10 @@ $$
 \tau_{32} = \frac{\tau_3}{\tau_2}
 ```
 
-See {eq}`eq-tau`.
+See {eq}`eq-tau`. As in the lectures, display math inside a paragraph,
+$$ f(\rho_g(x)) = f(x), $$
+and **more text** between two such equations,
+$$ f(\rho_g(x)) = \rho'_g(f(x)) . $$
 """
 
 
@@ -144,6 +147,7 @@ def test_math_renders_offline_in_chromium(tmp_path):
     assert report.version and report.version.startswith("3."), report
     # MathJax comes from the site's own _static folder, not from a CDN.
     assert report.scripts == [(site / "_static" / "mathjax" / "tex-chtml.js").as_uri()], report.scripts
-    assert report.math == 3 and report.rendered >= 3, report
+    assert report.math == 5 and report.rendered >= 5, report
     assert not report.raw and not report.errors and not report.leftovers, report
+    assert "<strong>more text</strong>" in (site / "intro.html").read_text()  # not swallowed by the math
     assert not [url for url in report.blocked if "mathjax" in url.lower()], report.blocked
