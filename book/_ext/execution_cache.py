@@ -12,6 +12,7 @@ Pages named in ``mlpp_summary_pages`` (the landscape page, which loads the score
 record) are executed every time they are read (never from the cache) and are read again
 whenever another notebook is about to be executed rather than taken from the cache, so they
 show what the lectures recorded in this build.
+
 A notebook that raised is read (and executed) again by the next build, so that the build
 keeps failing until it is fixed.
 """
