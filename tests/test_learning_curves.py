@@ -85,3 +85,35 @@ def test_a_grid_is_measured_kept_through_a_crash_and_resumed(script, tmp_path, m
     assert learning_curves.load("0" * 16, "fast", path=out)[0] is None
     assert "other test jets" in learning_curves.load("0" * 16, "fast", path=out)[1]
     assert "no learning curves" in learning_curves.load(fingerprint, "fast", path=tmp_path / "none.json")[1]
+
+
+def _curves(rows):
+    from mlpp.learning_curves import Curves
+
+    return Curves("full", "f" * 16, rows)
+
+
+def _row(tagger, n, seed, r05):
+    return {"tagger": tagger, "lecture": "02", "n_train": n, "seed": seed, "auc": 0.98, "rejection_03": 2 * r05,
+            "rejection_05": r05}
+
+
+def test_growth_and_crossing_of_two_power_laws():
+    from mlpp.learning_curves import crossing, find_tagger, growth
+
+    # rejection = c N^b: the particle network (b = 0.6) catches the MLP (b = 0.1) where
+    # 0.5 N^0.6 = 100 N^0.1, i.e. N = 200^2 = 40 000, beyond the largest measured set (10 000)
+    rows = []
+    for n in (1_000, 3_000, 10_000):
+        for seed in (0, 1):
+            rows.append(_row("ParticleNet-Lite, 40 particles", n, seed, 0.5 * n**0.6 * (1 + 0.01 * seed)))
+            rows.append(_row("MLP on 27 features", n, seed, 100 * n**0.1 * (1 + 0.01 * seed)))
+    curves = _curves(rows)
+    particle, expert = find_tagger(curves, "ParticleNet-Lite"), find_tagger(curves, "MLP on 27")
+    assert (particle, expert) == ("ParticleNet-Lite, 40 particles", "MLP on 27 features")
+    assert growth(curves, particle) == pytest.approx(10**0.6, rel=1e-6)
+    assert crossing(curves, particle, expert) == pytest.approx(40_000, rel=0.02)
+    assert crossing(curves, expert, particle) is None                      # the slower one never catches up
+    flat = _curves([_row("a", n, 0, 10.0) for n in (1_000, 10_000)] + [_row("b", n, 0, 5.0) for n in (1_000, 10_000)])
+    assert crossing(flat, "b", "a") is None                                # parallel lines
+    assert find_tagger(curves, "CNN") is None

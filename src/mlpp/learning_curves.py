@@ -96,3 +96,35 @@ def plot(axes, curves: Curves, taggers: list[str] | None = None, metrics: tuple[
         ax.set_ylabel(METRICS[metric])
     np.atleast_1d(axes)[0].legend(fontsize=9)
     return drawn
+
+
+def growth(curves: Curves, tagger: str, metric: str = "rejection_05") -> float:
+    """How many times ``metric`` (mean over seeds) grows from the smallest to the largest training set."""
+    sizes, mean, _, _ = curves.summary(tagger, metric)
+    return float(mean[-1] / mean[0]) if len(sizes) > 1 else float("nan")
+
+
+def crossing(curves: Curves, rising: str, leading: str, metric: str = "rejection_05") -> float | None:
+    """Training jets where ``rising`` would catch up with ``leading``: straight lines through the
+    means in log(metric) against log(jets), fitted to each tagger's points. ``None`` if the lines
+    do not meet beyond the largest measured training set (the rising one is not rising faster,
+    or it already leads there). A rough extrapolation: quote it with its caveat."""
+    fits = {}
+    for name in (rising, leading):
+        sizes, mean, _, _ = curves.summary(name, metric)
+        if len(sizes) < 2 or not np.all(np.isfinite(mean)) or np.any(mean <= 0):
+            return None
+        fits[name] = np.polyfit(np.log(sizes), np.log(mean), 1)  # (slope, intercept)
+    (b_r, a_r), (b_l, a_l) = fits[rising], fits[leading]
+    if b_r - b_l <= 1e-9:  # parallel within rounding: they never meet
+        return None
+    at = float(np.exp((a_l - a_r) / (b_r - b_l)))
+    if not np.isfinite(at):
+        return None
+    largest = max(curves.summary(rising, metric)[0].max(), curves.summary(leading, metric)[0].max())
+    return at if at > largest else None
+
+
+def find_tagger(curves: Curves, prefix: str) -> str | None:
+    """The tagger whose name starts with ``prefix`` (names carry sizes, e.g. 'ParticleNet-Lite, 40 particles')."""
+    return next((t for t in curves.taggers() if t.startswith(prefix)), None)
