@@ -35,6 +35,8 @@ data: $(STAMP)  ## generate the datasets the lectures need for MLPP_TIER
 # execution cache, _build/.jupyter_cache/$(MLPP_TIER); `make clean-book` forces re-execution.
 book: data  ## set up, generate data, execute the lectures (cached per tier) and build the site into _build/html
 	$(BIN)/jupyter-book build -W -n --keep-going .
+	@# numbers a lecture's text quotes from its own run must be glued or printed, not typed
+	$(BIN)/python -m mlpp.quoted_numbers lectures _build/jupyter_execute/lectures
 	@echo; echo "The course site is built: open file://$(CURDIR)/_build/html/index.html"
 
 browser:  ## install Debian's chromium if missing (the site tests open pages in it, headless; needs root)
