@@ -112,6 +112,24 @@ def test_landscape_page_finds_every_lectures_top_taggers(site):
         assert name in html, f"{name} is not in the landscape table"
 
 
+def test_no_lecture_types_a_number_its_run_prints(site):
+    """Numbers a lecture quotes from its own run are glued or printed (issue: numbers follow the run)."""
+    from mlpp.quoted_numbers import check_folder
+
+    executed = site.parent / "jupyter_execute" / "lectures"
+    lectures = sorted(p.name for p in (REPO / "lectures").glob("*.ipynb"))
+    assert sorted(p.name for p in executed.glob("*.ipynb")) == lectures, "the build left no executed copy of some lecture"
+    found = check_folder(REPO / "lectures", executed)
+    assert not found, "typed numbers that the run prints (glue them):\n" + "\n".join(map(str, found))
+
+
+def test_glued_numbers_render_on_the_site(site):
+    """Every {glue:text} role became text: no role is left raw and no glue key is reported missing."""
+    for nb in (REPO / "lectures").glob("*.ipynb"):
+        html = (site / "lectures" / f"{nb.stem}.html").read_text()
+        assert "{glue:" not in html and "glue:text" not in html, f"{nb.stem}: a glue role was not rendered"
+
+
 def test_site_holds_no_exercise_material(site):
     names = {p.relative_to(site).as_posix() for p in site.rglob("*")}
     assert not [n for n in names if n.startswith(("solutions", "exercises", "tests"))]
