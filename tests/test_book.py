@@ -94,10 +94,15 @@ def test_site_keeps_the_execution_cache_per_tier(site):
 
     cache = site.parents[1] / "_build" / ".jupyter_cache"
     assert [p.name for p in cache.iterdir()] == ["fast"]
-    cached = {Path(record.uri).stem for record in get_cache(cache / "fast").list_cache_records()}
-    lectures = {nb.stem for nb in (REPO / "lectures").glob("*.ipynb")}
+    cached = {Path(record.uri).relative_to(REPO).with_suffix("").as_posix()
+              for record in get_cache(cache / "fast").list_cache_records()}
+    # Executed pages: the .ipynb lectures and MyST-markdown notebooks (a kernelspec in the front matter).
+    executed = {page for page in _toc_files() if (REPO / f"{page}.ipynb").exists()
+                or "\nkernelspec:" in (REPO / f"{page}.md").read_text().split("\n---", 1)[0]}
     # The landscape page is executed whenever it is read (it follows what the lectures record), never cached.
-    assert cached == lectures - {"landscape"}
+    summaries = set(yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["config"]["mlpp_summary_pages"])
+    assert "lectures/landscape" in summaries and "lectures/00_collisions_to_jets" in executed
+    assert cached == executed - summaries
 
 
 def test_landscape_page_finds_every_lectures_top_taggers(site):
