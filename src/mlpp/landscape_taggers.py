@@ -20,7 +20,7 @@ from mlpp import representations as reps
 from mlpp.data.dataset import JetDataset
 from mlpp.evaluation import TaggerResult
 
-# Lecture 4's IRC-safe expert variables (its BDT row).
+# Lecture 4's expert variables (its BDT row): masses and shapes, the ratios among them Sudakov safe.
 EXPERT_VARIABLES = ("mass", "tau21_b1", "tau32_b1", "n2_b1", "c1_b1")
 SET_SIZES = {"Phi_sizes": (100, 100, 256), "F_sizes": (100, 100, 100)}
 
