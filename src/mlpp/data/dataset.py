@@ -116,10 +116,15 @@ class JetDataset:
 
     def split(self, fractions: tuple[float, ...] = (0.6, 0.2, 0.2)) -> tuple["JetDataset", ...]:
         """Fixed train/validation/test split (jets are stored in a seeded random order)."""
-        if not np.isclose(sum(fractions), 1.0):
-            raise ValueError(f"split fractions must add up to 1, got {fractions}")
-        edges = np.round(np.cumsum((0.0,) + tuple(fractions)) * len(self)).astype(int)
-        return tuple(self.subset(slice(a, b)) for a, b in zip(edges[:-1], edges[1:]))
+        return tuple(self.subset(part) for part in split_slices(len(self), fractions))
+
+
+def split_slices(n_jets: int, fractions: tuple[float, ...]) -> tuple[slice, ...]:
+    """Where consecutive parts of ``n_jets`` stored jets lie, in the given fractions (which add up to 1)."""
+    if not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"split fractions must add up to 1, got {fractions}")
+    edges = np.round(np.cumsum((0.0,) + tuple(fractions)) * n_jets).astype(int)
+    return tuple(slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
 
 
 def write_h5(path: Path, data: JetDataset) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpp import settings
-from mlpp.data import JetDataset
+from mlpp.data import JetDataset, dataset
 from mlpp.training import Standardizer, standardize
 
 CARD = "jets5"
@@ -40,8 +40,7 @@ def load(tier: str | None = None) -> JetDataset:
 
 def split_slices(n_jets: int) -> tuple[slice, slice, slice]:
     """Where the training, validation and test jets lie among ``n_jets`` stored jets (:data:`SPLIT`)."""
-    edges = np.round(np.cumsum((0.0,) + SPLIT) * n_jets).astype(int)
-    return tuple(slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
+    return dataset.split_slices(n_jets, SPLIT)
 
 
 def split(jets: JetDataset) -> tuple[JetDataset, JetDataset, JetDataset]:
