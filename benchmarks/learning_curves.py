@@ -8,7 +8,10 @@ course's training jets (a nested random subset, :func:`mlpp.tasks.top.split`) an
 test scores in a variant folder of the landscape's score store; this script computes AUC and
 1/εB at εS = 0.3 and 0.5 from them and adds one row per tagger to
 ``benchmarks/results/learning_curves-<tier>.json`` (written atomically after every run, with
-the test jets' fingerprint). An interrupted run loses at most the notebook in progress:
+the test jets' fingerprint). The point with every training jet and seed 0 is the lecture's own
+run: it is taken from the scores the lecture recorded (``make book``) if there are any, and
+otherwise the lecture runs as itself, so that one training serves this file and the landscape
+page. An interrupted run loses at most the notebook in progress:
 run the same command again and it goes on. The landscape page loads the file.
 
     python benchmarks/learning_curves.py --tier full                      # the default grid
@@ -33,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SEED = 0  # every lecture's `settings.seed(0)`: its own run is the point (all training jets, seed 0)
 LECTURES = {"02": "lectures/02_jet_images.ipynb", "03": "lectures/03_particle_sequences.ipynb",
             "05": "lectures/05_graphs_particlenet.ipynb", "06": "lectures/06_attention_lorentz.ipynb"}
 
@@ -40,7 +44,9 @@ LECTURES = {"02": "lectures/02_jet_images.ipynb", "03": "lectures/03_particle_se
 def _test_jets(tier: str):
     from mlpp.tasks import top
 
+    # each run sets its own size and seed: none from the caller's shell may reach the test split or folders
     os.environ.pop("MLPP_TRAIN_JETS", None)
+    os.environ.pop("MLPP_SEED", None)
     return top.split(tier=tier)[2]
 
 
@@ -62,7 +68,7 @@ def _rows_from_scores(folder: Path, lecture: str, n_train: int, seed: int, test,
                      "auc": auc(labels, scores), "rejection_03": r03, "rejection_05": r05,
                      "bkg_jets_03": int(round(n_bkg / r03)) if np.isfinite(r03) else 0,
                      "bkg_jets_05": int(round(n_bkg / r05)) if np.isfinite(r05) else 0,
-                     "train_seconds": info.get("train_seconds"), "notebook_seconds": round(seconds, 1)})
+                     "train_seconds": info.get("train_seconds"), "notebook_seconds": round(seconds, 1) if np.isfinite(seconds) else None})
     return rows
 
 
@@ -73,9 +79,20 @@ def _write(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_point(lecture: str, n_train: int, seed: int, tier: str, timeout: int) -> float:
-    """Execute one lecture with that training size and seed; returns its wall seconds."""
-    env = dict(os.environ, MLPP_TIER=tier, MLPP_TRAIN_JETS=str(n_train), MLPP_SEED=str(seed))
+def is_lecture_run(n_train: int, seed: int, full_train: int) -> bool:
+    """True for the point that is the lecture's own run: every training jet and its default seed."""
+    return n_train == full_train and seed == DEFAULT_SEED
+
+
+def run_point(lecture: str, n_train: int, seed: int, tier: str, timeout: int, *, main_run: bool = False) -> float:
+    """Execute one lecture with that training size and seed; returns its wall seconds.
+
+    With ``main_run`` the lecture runs as itself (no ``MLPP_TRAIN_JETS``/``MLPP_SEED``): its
+    scores are then the landscape's own, and one training serves both pages."""
+    env = dict(os.environ, MLPP_TIER=tier)
+    env.pop("MLPP_TRAIN_JETS", None), env.pop("MLPP_SEED", None)
+    if not main_run:
+        env.update(MLPP_TRAIN_JETS=str(n_train), MLPP_SEED=str(seed))
     jupyter = Path(sys.executable).with_name("jupyter")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlpp-curves-") as scratch:
@@ -128,20 +145,32 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         def tqdm(items, **_):
             return items
+    full_train = len(top.split(tier=tier)[0])
+    main_folder = landscape.scores_dir(test)
     for lecture, n_train, seed in tqdm(todo, desc="lecture runs", unit="run"):
-        seconds = run_point(lecture, n_train, seed, tier, args.timeout)
-        os.environ.update(MLPP_TRAIN_JETS=str(n_train), MLPP_SEED=str(seed))
-        try:
-            folder = landscape.scores_dir(test)
-        finally:
-            os.environ.pop("MLPP_TRAIN_JETS")
-            os.environ.pop("MLPP_SEED")
+        main_run = is_lecture_run(n_train, seed, full_train)
+        if main_run and _rows_from_scores(main_folder, lecture, n_train, seed, test, float("nan")):
+            # the lecture's own full-tier run (make book, notebook_budget.py) is this point: no second training
+            seconds, folder = float("nan"), main_folder
+            print(f"lecture {lecture}, {n_train} jets, seed {seed}: taken from the lecture's own recorded run")
+        else:
+            seconds = run_point(lecture, n_train, seed, tier, args.timeout, main_run=main_run)
+            if main_run:
+                folder = main_folder
+            else:
+                os.environ.update(MLPP_TRAIN_JETS=str(n_train), MLPP_SEED=str(seed))
+                try:
+                    folder = landscape.scores_dir(test)
+                finally:
+                    os.environ.pop("MLPP_TRAIN_JETS")
+                    os.environ.pop("MLPP_SEED")
         rows = _rows_from_scores(folder, lecture, n_train, seed, test, seconds)
         if not rows:
             raise RuntimeError(f"lecture {lecture} recorded no tagger in {folder}")
         payload["points"] += rows
         _write(path, payload)
-        print(f"lecture {lecture}, {n_train} jets, seed {seed}: {len(rows)} taggers in {seconds / 60:.1f} min")
+        took = f"in {seconds / 60:.1f} min" if np.isfinite(seconds) else "(the lecture's own run)"
+        print(f"lecture {lecture}, {n_train} jets, seed {seed}: {len(rows)} taggers {took}")
     print(f"results: {path}")
     return 0
 

@@ -87,6 +87,35 @@ def test_a_grid_is_measured_kept_through_a_crash_and_resumed(script, tmp_path, m
     assert "no learning curves" in learning_curves.load(fingerprint, "fast", path=tmp_path / "none.json")[1]
 
 
+@pytest.mark.slow
+def test_the_point_with_every_jet_and_seed_0_is_the_lectures_own_run(script, tmp_path, monkeypatch):
+    from mlpp.tasks import top
+
+    full = len(top.split(tier="fast")[0])
+    out = tmp_path / "curves.json"
+    grid = ["--tier", "fast", "--lectures", "02", "--sizes", str(full), "--seeds", "0", "--output", str(out)]
+    calls = []
+    real_run = script.run_point
+
+    def run_point(*args, **kwargs):
+        calls.append(kwargs.get("main_run"))
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(script, "run_point", run_point)
+    monkeypatch.setenv("MLPP_SEED", "7")  # a stray seed in the caller's shell must not leak into the lecture's own run
+    assert script.main(grid) == 0
+    assert calls == [True]  # no recorded run yet: the lecture ran as itself
+    first = json.loads(out.read_text())["points"]
+    assert [(p["n_train"], p["seed"], p["train_seconds"]) for p in first] == [(full, 0, full)]
+    assert first[0]["notebook_seconds"] > 0
+
+    out.unlink()
+    assert script.main(grid) == 0
+    assert calls == [True]  # recorded by the lecture's own run: taken, not trained again
+    again = json.loads(out.read_text())["points"]
+    assert again[0]["notebook_seconds"] is None and again[0]["auc"] == first[0]["auc"]
+
+
 def _curves(rows):
     from mlpp.learning_curves import Curves
 
