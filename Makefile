@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export CUDA_VISIBLE_DEVICES :=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data book browser test lab release grade clean-book clean-data
+.PHONY: help venv data book system browser test lab release grade clean-book clean-data
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,12 +39,15 @@ book: data  ## set up, generate data, execute the lectures (cached per tier) and
 	$(BIN)/python -m mlpp.quoted_numbers lectures _build/jupyter_execute/lectures
 	@echo; echo "The course site is built: open file://$(CURDIR)/_build/html/index.html"
 
-browser:  ## install Debian's chromium if missing (the site tests open pages in it, headless; needs root)
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	  else echo "error: chromium is missing; run 'sudo apt-get install chromium' (the site tests need it)"; exit 1; fi; }
+system:  ## install the Debian packages the tests need if missing: chromium (site and hub tests), bubblewrap (grading sandbox); needs root
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "error: missing Debian packages:$$missing; run 'sudo apt-get install$$missing' (the tests need them)"; exit 1; fi; fi
 
-test: $(STAMP) browser  ## the full test suite, in the fast tier
+browser: system  ## (old name of `make system`)
+
+test: $(STAMP) system  ## the full test suite, in the fast tier
 	MLPP_TIER=fast $(BIN)/mlpp data generate --needed --tier fast --quiet
 	MLPP_TIER=fast $(BIN)/python -m pytest -p no:cacheprovider --durations=20 --nbval-lax --nbval-cell-timeout=900 tests lectures solutions
 
