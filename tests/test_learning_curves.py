@@ -146,3 +146,15 @@ def test_growth_and_crossing_of_two_power_laws():
     flat = _curves([_row("a", n, 0, 10.0) for n in (1_000, 10_000)] + [_row("b", n, 0, 5.0) for n in (1_000, 10_000)])
     assert crossing(flat, "b", "a") is None                                # parallel lines
     assert find_tagger(curves, "CNN") is None
+
+
+def test_spread_over_seeds_at_one_training_size():
+    rows = [_row("a", 1_000, s, 10.0 + s) for s in (0, 1, 2)] + [_row("b", 1_000, 0, 50.0), _row("a", 3_000, 0, 99.0)]
+    spread = _curves(rows).at(1_000)
+    assert list(spread.index) == ["b", "a"]  # best rejection at 0.3 first
+    assert spread.loc["a", "seeds"] == 3 and spread.loc["b", "seeds"] == 1
+    assert spread.loc["a", "1/eB @ eS=0.5 mean"] == pytest.approx(11.0)
+    assert spread.loc["a", "1/eB @ eS=0.5 sd"] == pytest.approx(1.0)   # sample sd of 10, 11, 12
+    assert spread.loc["a", "1/eB @ eS=0.3 mean"] == pytest.approx(22.0)
+    assert np.isnan(spread.loc["b", "AUC sd"])                          # one seed: no spread
+    assert _curves(rows).at(5_000).empty

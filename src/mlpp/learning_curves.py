@@ -64,6 +64,28 @@ class Curves:
                                  values=["mean", "std"]).round(3)
 
 
+    def at(self, n_train: int):
+        """A pandas table of the taggers measured with ``n_train`` training jets: per tagger the number
+        of seeds and the mean and standard deviation over seeds of each metric (best 1/εB at 0.3 first)."""
+        import pandas as pd
+
+        rows = []
+        for tagger in self.taggers():
+            found = [r for r in self.rows if r["tagger"] == tagger and r["n_train"] == n_train]
+            if not found:
+                continue
+            row = {"tagger": tagger, "lecture": found[0].get("lecture"), "seeds": len(found)}
+            for metric, label in (("auc", "AUC"), ("rejection_03", "1/eB @ eS=0.3"), ("rejection_05", "1/eB @ eS=0.5")):
+                values = np.array([r[metric] for r in found], dtype=float)
+                row[f"{label} mean"] = values.mean()
+                row[f"{label} sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame
+        return frame.set_index("tagger").sort_values("1/eB @ eS=0.3 mean", ascending=False)
+
+
 def load(fingerprint: str, tier: str | None = None, path: Path | None = None) -> tuple[Curves | None, str]:
     """The curves measured on the test jets with ``fingerprint``, and a line that says what was found.
 
@@ -71,7 +93,8 @@ def load(fingerprint: str, tier: str | None = None, path: Path | None = None) ->
     test jets (another detector, card or split): the reason says how to measure them.
     """
     path = results_path(tier) if path is None else Path(path)
-    how = f"run 'python benchmarks/learning_curves.py --tier {settings.tier(tier)}' (hours on 2 cores; resumable)"
+    cost = "hours" if settings.tier(tier) == "full" else "tens of minutes"
+    how = f"run 'python benchmarks/learning_curves.py --tier {settings.tier(tier)}' ({cost} on 2 cores; resumable)"
     if not path.exists():
         return None, f"no learning curves for the {settings.tier(tier)} tier yet: {how}"
     stored = json.loads(path.read_text())
