@@ -8,6 +8,8 @@ release/ folder in the checkout and make the release byte-for-byte reproducible.
 """
 import os
 
+from mlpp.sandbox import configure_nbgrader
+
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 # Course layout: one folder per exercise, named like its notebook.
@@ -30,3 +32,8 @@ c.ClearHiddenTests.enabled = True
 
 # Releases carry no outputs (the sources are committed without them anyway).
 c.ClearOutput.enabled = True
+
+# Autograding: every submission's kernel runs in the grading sandbox (bubblewrap: no network, no
+# course files, no home, no tokens) with the course's limits, among them the time per cell
+# (mlpp.sandbox.CELL_TIMEOUT): the same for `mlpp grade` and for the hub's formgrader.
+configure_nbgrader(c)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlpp.cli import main
-from mlpp.grading import GradeResult, PartScore, format_result, grade_batch, grade_notebook
+from mlpp.grading import CSV_EXTRA, GradeResult, PartScore, format_result, grade_batch, grade_notebook
 from mlpp.nbgrader_bridge import IGNORED, exercise_ids, read_notebook, write_notebook
 from mlpp.release import release_exercise, secret_lines
 
@@ -222,7 +222,8 @@ def test_batch_grades_a_folder(demo_root: Path, tmp_path: Path, capsys: pytest.C
         rows = list(csv.DictReader(f))
     assert [(r["student"], float(r["score"]), float(r["max_score"])) for r in rows] == [
         ("alice", 3, 3), ("bob", 0, 3)]
-    assert list(rows[0])[3:] == ["test_pts_shape", "test_pts_values"]
+    assert list(rows[0])[3:] == ["test_pts_shape", "test_pts_values", *CSV_EXTRA]
+    assert [(r["reason"], r["needs_review"], r["sandbox"]) for r in rows] == [("", "", "yes")] * 2
     assert (demo_root / "grading" / "gradebook.db").is_file()
 
 
@@ -290,7 +291,8 @@ def _mlpp_imports(module: str) -> set[str]:
 
 def test_release_and_grading_meet_only_in_the_bridge() -> None:
     """release.py releases, grading.py grades; both drive nbgrader through mlpp.nbgrader_bridge,
-    which imports neither (no loop)."""
-    assert _mlpp_imports("nbgrader_bridge") <= {"mlpp.settings"}
+    which imports neither (no loop); the sandbox is grading's, not release's."""
+    assert _mlpp_imports("nbgrader_bridge") <= {"mlpp.settings", "mlpp.sandbox"}
+    assert not {"mlpp.sandbox", "mlpp.sandbox_kernel"} & _mlpp_imports("release")
     assert "mlpp.nbgrader_bridge" in _mlpp_imports("release") and "mlpp.grading" not in _mlpp_imports("release")
     assert "mlpp.nbgrader_bridge" in _mlpp_imports("grading") and "mlpp.release" not in _mlpp_imports("grading")

@@ -141,8 +141,11 @@ def run_nbgrader(course: Path, job: dict[str, Any], *, verbose: bool = False) ->
     """Run one nbgrader job in a subprocess and return its result (see :func:`_worker`).
 
     ``job`` keys: ``generate`` (exercise IDs), ``no_db`` (bool), ``db_url`` (str or None),
-    ``timeout`` (seconds per cell), ``autograde`` (``{"exercise": ID, "students": [...]}``
-    or None). Without ``verbose`` nbgrader's log is kept out of the terminal.
+    ``autograde`` (``{"exercise": ID, "students": [...]}`` or None), and for autograde
+    ``limits`` (:class:`mlpp.sandbox.Limits` as a dict) and ``sandbox`` (bool, default True).
+    The result's ``grades`` hold every student of the exercise in the gradebook, ``reports``
+    the grading report of each student graded now. Without ``verbose`` nbgrader's log is
+    kept out of the terminal.
     """
     job_path, result_path = course / "job.json", course / "result.json"
     job_path.write_text(json.dumps(job), encoding="utf-8")
@@ -177,7 +180,14 @@ def _worker(job_path: str, result_path: str) -> int:
 
     config = PyFileConfigLoader(CONFIG_NAME, path=str(course)).load_config()
     config.CourseDirectory.root = str(course)
-    config.Execute.timeout = int(job.get("timeout") or 600)
+    reports = course / "reports"
+    if job.get("autograde"):
+        from mlpp.sandbox import Limits, configure_nbgrader
+
+        # Whatever the course's config says, the kernel runs in the sandbox (unless told not to).
+        configure_nbgrader(config, limits=Limits(**job.get("limits", {})))
+        config.SandboxedExecute.sandbox = bool(job.get("sandbox", True))
+        config.GradingReport.report_dir = str(reports)
     if job.get("db_url"):
         config.CourseDirectory.db_url = job["db_url"]
     if job.get("no_db"):
@@ -186,7 +196,7 @@ def _worker(job_path: str, result_path: str) -> int:
     config.Exchange.root = str(course / "exchange")  # keep the API away from /srv/nbgrader
     api = NbGraderAPI(config=config)
 
-    result: dict[str, Any] = {"generate": {}, "autograde": {}, "grades": {}}
+    result: dict[str, Any] = {"generate": {}, "autograde": {}, "grades": {}, "reports": {}}
     for exercise in job.get("generate", []):
         result["generate"][exercise] = api.generate_assignment(exercise, force=True, create=True)
         _echo(result["generate"][exercise])
@@ -196,15 +206,25 @@ def _worker(job_path: str, result_path: str) -> int:
         for student in grading["students"]:
             result["autograde"][student] = api.autograde(exercise, student, force=True, create=True)
             _echo(result["autograde"][student])
+        for student in grading["students"]:
+            path = reports / f"{student}.json"
+            if path.is_file():
+                result["reports"][student] = json.loads(path.read_text(encoding="utf-8"))
+        # Every student of the exercise in the gradebook, not only this run's.
         with nbgrader.api.Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-            for student, outcome in result["autograde"].items():
-                if outcome["success"]:
+            for submission in gb.find_assignment(exercise).submissions:
+                student = submission.student_id
+                if student in result["autograde"] and not result["autograde"][student]["success"]:
+                    continue
+                try:
                     nb = gb.find_submission_notebook(exercise, exercise, student)
-                    result["grades"][student] = [
-                        {"name": g.name, "score": g.score, "max_score": g.max_score,
-                         "needs_manual_grade": bool(g.needs_manual_grade)}
-                        for g in nb.grades
-                    ]
+                except nbgrader.api.MissingEntry:
+                    continue
+                result["grades"][student] = [
+                    {"name": g.name, "score": g.score, "max_score": g.max_score,
+                     "needs_manual_grade": bool(g.needs_manual_grade)}
+                    for g in nb.grades
+                ]
     Path(result_path).write_text(json.dumps(result), encoding="utf-8")
     return 0
 
