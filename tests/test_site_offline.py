@@ -1,8 +1,9 @@
-"""The site build: the per-tier execution cache, failing notebooks, and math without a network.
+"""The site build: the per-tier execution cache, failing notebooks, math without a network, and
+browser checks that catch a broken page.
 
-A tiny book (the course's own _config.yml and extension, two pages) is built with Jupyter Book
-as `make book` does, so these tests take seconds, not the lectures' minutes; test_book.py checks
-the real site's math with the same browser helper.
+A tiny book (the course's own _config.yml and extensions, two pages) is built with Jupyter Book
+as `make book` does, so these tests take seconds, not the lectures' minutes; test_book.py opens
+every page of the real site with the same browser helper.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import nbformat
 import pytest
 import yaml
 
-from site_browser import math_report, offline_browser
+from site_browser import inspect_page, link_problems, offline_browser, site_pages
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK_EXT = REPO / "book" / "_ext"
@@ -137,17 +138,78 @@ def test_failing_notebook_fails_the_build_every_time(tmp_path):
         assert "Executing notebook failed" in _log(result) or "a broken lecture" in _log(result), attempt
 
 
-def test_math_renders_offline_in_chromium(tmp_path):
-    book = _make_book(tmp_path, "print('no math here')")
+@pytest.fixture(scope="module")
+def tiny_site(tmp_path_factory) -> Path:
+    """The tiny book, built once in the fast tier."""
+    book = _make_book(tmp_path_factory.mktemp("tiny"), "print('no math here')")
     result = _build(book, "fast")
     assert result.returncode == 0, _log(result)[-3000:]
-    site = book / "_build" / "html"
+    return book / "_build" / "html"
+
+
+def test_math_renders_offline_in_chromium(tiny_site):
+    site = tiny_site
     with offline_browser() as browser:
-        report = math_report(browser, site / "intro.html")
+        page = inspect_page(browser, site / "intro.html")
+    report = page.math
     assert report.version and report.version.startswith("3."), report
     # MathJax comes from the site's own _static folder, not from a CDN.
     assert report.scripts == [(site / "_static" / "mathjax" / "tex-chtml.js").as_uri()], report.scripts
     assert report.math == 5 and report.rendered >= 5, report
     assert not report.raw and not report.errors and not report.leftovers, report
+    assert not report.problems(site)
     assert "<strong>more text</strong>" in (site / "intro.html").read_text()  # not swallowed by the math
-    assert not [url for url in report.blocked if "mathjax" in url.lower()], report.blocked
+    assert not page.blocked, page.blocked
+
+
+def test_tiny_site_is_clean_in_chromium(tiny_site):
+    """The theme's own pages raise no console error (book/_ext/theme_fixes.py), every link resolves."""
+    with offline_browser() as browser:
+        reports = [inspect_page(browser, page) for page in site_pages(tiny_site)]
+    assert [r.path.name for r in reports] == ["chapter.html", "genindex.html", "index.html", "intro.html",
+                                              "search.html"]
+    assert not [(r.path.name, r.console_errors, r.failed_loads, r.broken_images, r.blocked) for r in reports
+                if r.console_errors or r.failed_loads or r.broken_images or r.blocked]
+    assert not link_problems(reports, tiny_site)
+    chapter = next(r for r in reports if r.path.name == "chapter.html")
+    assert chapter.launch_menu_visible and any("colab.research.google.com" in url for _, url in chapter.links)
+
+
+BROKEN_PAGE = """<!DOCTYPE html><html><head><title>broken</title></head><body><main>
+<h1 id="top">A broken page</h1>
+<img src="_images/missing.png" alt="missing figure">
+<img src="data:image/png;base64,bm90IGEgcG5n" alt="not a png">
+<a href="chapter.html">fine</a> <a href="chapter.html#no-such-section">bad anchor</a>
+<a href="#top">fine</a> <a href="#nowhere">bad anchor here</a> <a href="gone.html">missing page</a>
+<a href="https://arxiv.org/abs/1902.09914">fine</a> <a href="https://">no host</a>
+<a href="http://exa mple.org">space</a> <a href="javascript:void(0)">script</a>
+<img src="https://example.org/remote.png" alt="remote">
+<p>Math that nothing typesets: \\(p_T\\) and $$m^2$$</p>
+<script>console.error("a console error"); undefinedFunction();</script>
+</main></body></html>
+"""
+
+
+def test_browser_checks_catch_a_broken_page(tiny_site):
+    """Each kind of fault that test_book.py fails on is seen on a hand-made broken page."""
+    broken = tiny_site / "broken.html"
+    broken.write_text(BROKEN_PAGE)
+    try:
+        with offline_browser() as browser:
+            reports = [inspect_page(browser, page) for page in (broken, tiny_site / "chapter.html")]
+        problems = link_problems(reports, tiny_site)
+    finally:
+        broken.unlink()
+    report = reports[0]
+    assert "a console error" in " ".join(report.console_errors)
+    assert any("undefinedFunction" in e for e in report.console_errors), report.console_errors
+    assert any("missing.png" in f for f in report.failed_loads), report.failed_loads
+    assert set(report.broken_images) >= {"_images/missing.png", "data:image/png;base64,bm90IGEgcG5n"}
+    assert set(report.blocked) == {"https://example.org/remote.png"}
+    assert "TeX delimiter \\( left in the prose" in report.math.problems(tiny_site)
+    for written in ["chapter.html#no-such-section", "#nowhere", "gone.html", "https://",
+                    "http://exa mple.org",
+                    "javascript:void(0)"]:
+        assert [p for p in problems if f"{written!r}" in p], f"{written} not caught: {problems}"
+    assert len(problems) == 6, problems
+    assert not report.launch_menu_visible
