@@ -1,0 +1,442 @@
+"""Tampering does not pay (mlpp.grading_guard): attacks on the autograder earn nothing and are flagged.
+
+The slow tests run real nbgrader autogrades (through ``mlpp.nbgrader_bridge``, in the grading
+sandbox) of exercise 00 with submissions built from the student release plus attack cells:
+first with the guard switched off, to show that each attack really wins the points, then with
+it, where each defeated test scores 0 and the submission carries the reasons. The honest
+solutions of exercises 00 and 01 score full marks and are not flagged; the static scan is run
+on all the solutions and releases.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from traitlets.config import Config
+
+from mlpp import grading_guard as guard
+from mlpp.nbgrader_bridge import config_path, make_course, read_notebook, run_nbgrader, write_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+EX0 = "00_collisions_to_jets"
+EX1 = "01_nn_recap"
+SOLUTIONS = sorted((REPO / "solutions").glob("*/*.ipynb"))
+RELEASES = sorted((REPO / "exercises").glob("*/*.ipynb"))
+
+
+# --- submissions ------------------------------------------------------------------------
+
+def _answers(exercise: str) -> dict[str, str]:
+    """The instructor's answer cells of an exercise: ``{grade_id: source}``."""
+    nb = read_notebook(REPO / "solutions" / exercise / f"{exercise}.ipynb")
+    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in nb["cells"]
+            if c["metadata"].get("nbgrader", {}).get("solution")}
+
+
+def _submission(exercise: str, answers: dict[str, str]) -> dict:
+    """The student release with the given answer cells filled in."""
+    nb = copy.deepcopy(read_notebook(REPO / "exercises" / exercise / f"{exercise}.ipynb"))
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell["source"] = answers[grade_id]
+    return nb
+
+
+# Plausible arrays of the right shapes, and numpy's comparisons rebound so that they pass.
+FAKE_NUMPY = """import numpy as np
+np.testing.assert_allclose = lambda *a, **k: None
+np.allclose = lambda *a, **k: True
+np.isclose = lambda a, b, *r, **k: np.ones(np.broadcast(a, b).shape, dtype=bool)
+np.median = lambda *a, **k: 0.0
+np.all = lambda *a, **k: True
+np.array_equal = lambda *a, **k: True
+"""
+FAKE_ANSWERS = {
+    "part1_answer": "def jet_mass(pts, etas, phis, es, mask):\n    return np.zeros(len(pts))\n",
+    "part2_answer": "def delta_rs_to_axis(etas, phis, jet_etas, jet_phis):\n    return np.zeros(np.shape(etas))\n"
+                    "def max_delta_r(etas, phis, mask, jet_etas, jet_phis):\n    return np.full(len(etas), 0.4)\n",
+    "part3_function": "def charged_pt_fractions(pts, charges, mask):\n    return np.full(len(pts), 0.6)\n",
+    "part3_answer": "fraction_means = np.full(5, 0.6)\nfraction_stds = np.full(5, 0.1)\n",
+}
+# jet_mass writes into the padding of its inputs (hidden test part 1 (4) catches it with `all`).
+MODIFIES_INPUTS = ("    mask = np.asarray(mask, dtype=bool)",
+                   "    if isinstance(pts, np.ndarray):\n        pts[~np.asarray(mask, dtype=bool)] = 123.0\n"
+                   "    mask = np.asarray(mask, dtype=bool)")
+# A checker that swaps the originals back in while the guard's check runs.
+WRAPPER = """
+_orig = {k: getattr(np.testing, k) for k in ['assert_allclose']}
+_fake = {'assert_allclose': lambda *a, **k: None}
+for _k in list(globals()):
+    if _k.startswith('_mlpp_guard_'):
+        def _wrapped(*a, _real=globals()[_k], **k):
+            np.testing.assert_allclose = _orig['assert_allclose']
+            try:
+                return _real(*a, **k)
+            finally:
+                np.testing.assert_allclose = _fake['assert_allclose']
+        globals()[_k] = _wrapped
+np.testing.assert_allclose = _fake['assert_allclose']
+"""
+
+
+def _attacks() -> dict[str, dict[str, str]]:
+    """Answer cells of each attacking submission of exercise 00 (and what each defeats)."""
+    honest = _answers(EX0)
+    fake = dict(FAKE_ANSWERS, part1_answer=FAKE_NUMPY + FAKE_ANSWERS["part1_answer"])
+    builtin = dict(honest, part1_answer=honest["part1_answer"].replace(*MODIFIES_INPUTS)
+                   + "\nimport builtins, sys\n"  # `all` lies to the notebook only
+                   "builtins.all = lambda it, real=all: True if sys._getframe(1).f_globals is globals() else real(it)\n")
+    # Neuter the guard (every function named like it becomes a no-op), then fake part 2 and 3.
+    noop = dict(FAKE_ANSWERS, part1_answer=honest["part1_answer"],
+                part2_answer=FAKE_ANSWERS["part2_answer"] + FAKE_NUMPY
+                + "for _k in list(globals()):\n    if _k.startswith('_mlpp_guard_'):\n"
+                  "        globals()[_k] = lambda nonce, *a: print('MLPP-GUARD', nonce, '[]', '00' * 32)\n"
+                  "import mlpp.grading_guard as _g\n_g.GuardVerdict.preprocess = lambda self, nb, r: (nb, r)\n")
+    wrapper = dict(honest, part2_answer=FAKE_ANSWERS["part2_answer"] + "import numpy as np\n" + WRAPPER,
+                   part3_function=FAKE_ANSWERS["part3_function"], part3_answer=FAKE_ANSWERS["part3_answer"])
+    # An input transformer that empties every later cell (the tests and the guard's checks).
+    blank = dict(honest, part3_function=FAKE_ANSWERS["part3_function"]
+                 + "get_ipython().input_transformers_cleanup.append(lambda lines: [])\n",
+                 part3_answer=FAKE_ANSWERS["part3_answer"])
+    return {"honest": honest, "fake_numpy": fake, "builtin_all": builtin, "guard_noop": noop,
+            "guard_wrapper": wrapper, "blank_cells": blank}
+
+
+def _autograde(course: Path, exercise: str, submissions: dict[str, dict], *, guarded: bool) -> dict[str, dict]:
+    """Autograde ``{student: notebook}`` with nbgrader; ``{student: {"scores", "reasons", "report"}}``."""
+    course.mkdir(parents=True)
+    make_course(course, [REPO / "solutions" / exercise], config_path(REPO))
+    with (course / "nbgrader_config.py").open("a", encoding="utf-8") as f:
+        if guarded:  # idempotent: also right once the course's config calls it
+            f.write("\nfrom mlpp.grading_guard import configure_nbgrader as _guard\n_guard(c)\n")
+        else:
+            f.write("\nc.GuardInject.enabled = False\nc.GuardVerdict.enabled = False\n")
+    for student, nb in submissions.items():
+        folder = course / "submitted" / student / exercise
+        folder.mkdir(parents=True)
+        write_notebook(nb, folder / f"{exercise}.ipynb")
+    outcome = run_nbgrader(course, {"generate": [exercise],
+                                    "autograde": {"exercise": exercise, "students": list(submissions)}})
+    graded = {}
+    for student in submissions:
+        assert outcome["autograde"][student]["success"], outcome["autograde"][student].get("log", "")[-2000:]
+        notebook = course / "autograded" / student / exercise / f"{exercise}.ipynb"
+        graded[student] = {
+            "scores": {g["name"]: float(g["score"] or 0) for g in outcome["grades"][student]},
+            "max": {g["name"]: float(g["max_score"] or 0) for g in outcome["grades"][student]},
+            "reasons": guard.review_reasons(notebook),
+            "guarded": guard.guarded(notebook),
+            "report": outcome.get("reports", {}).get(student, {}),
+            "notebook": read_notebook(notebook),
+        }
+    return graded
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """Exercise 00: every attack graded without the guard, then with it."""
+    submissions = {name: _submission(EX0, answers) for name, answers in _attacks().items()}
+    root = tmp_path_factory.mktemp("guard")
+    bare = _autograde(root / "bare", EX0, {k: v for k, v in submissions.items() if k != "honest"}, guarded=False)
+    return bare, _autograde(root / "guarded", EX0, submissions, guarded=True)
+
+
+def _total(graded: dict) -> float:
+    return sum(graded["scores"].values())
+
+
+# --- end to end: real nbgrader autograde -------------------------------------------------
+
+@pytest.mark.slow
+def test_every_attack_wins_points_without_the_guard(attacked):
+    bare, _ = attacked
+    for name, graded in bare.items():
+        assert not graded["guarded"] and graded["reasons"] == []
+    assert _total(bare["fake_numpy"]) == 10, bare["fake_numpy"]["scores"]
+    assert _total(bare["builtin_all"]) == 10, bare["builtin_all"]["scores"]
+    assert _total(bare["guard_noop"]) == 10, bare["guard_noop"]["scores"]
+    assert bare["guard_wrapper"]["scores"]["part2_hidden_tests"] == 3, bare["guard_wrapper"]["scores"]
+    assert _total(bare["blank_cells"]) == 10, bare["blank_cells"]["scores"]
+
+
+@pytest.mark.slow
+def test_honest_solution_scores_full_and_is_not_flagged(attacked):
+    _, graded = attacked
+    honest = graded["honest"]
+    assert honest["guarded"] and honest["reasons"] == []
+    assert honest["scores"] == honest["max"] and _total(honest) == 10
+    assert honest["report"].get("review_reasons", []) == []
+    # The graded notebook keeps no trace of the injected cells.
+    assert not any(guard.METADATA_KEY in c.get("metadata", {}) for c in honest["notebook"]["cells"])
+
+
+def _reasons_with(graded: dict, text: str) -> list[str]:
+    return [r for r in graded["reasons"] if text in r]
+
+
+@pytest.mark.slow
+def test_rebinding_numpy_comparisons_scores_zero_and_is_flagged(attacked):
+    _, graded = attacked
+    fake = graded["fake_numpy"]
+    assert _total(fake) == 0, fake["scores"]
+    for name in ("numpy.testing.assert_allclose", "numpy.allclose", "numpy.isclose"):
+        assert _reasons_with(fake, f"tampering: {name} was rebound"), fake["reasons"]
+    assert _reasons_with(fake, "static scan: cell part1_answer line 2: rebinds the module attribute "
+                               "np.testing.assert_allclose")
+    # The same reasons reach the grading report that `mlpp grade` reads (CSV and JSON).
+    assert fake["report"]["review_reasons"] == fake["reasons"]
+    # The student sees why in the feedback: the test cell carries the guard's error.
+    errors = [o for c in fake["notebook"]["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert any(o["ename"] == "GradingGuardError" and "numpy.allclose was rebound" in o["evalue"] for o in errors)
+
+
+@pytest.mark.slow
+def test_rebinding_a_builtin_scores_zero_on_the_tests_after_it(attacked):
+    bare, graded = attacked
+    attack = graded["builtin_all"]
+    assert bare["builtin_all"]["scores"]["part1_hidden_tests"] == 2  # `all` hid the modified inputs
+    assert attack["scores"]["part1_hidden_tests"] == 0, attack["scores"]
+    assert _total(attack) == 0
+    assert _reasons_with(attack, "tampering: builtins.all was rebound")
+    assert _reasons_with(attack, "rebinds the module attribute builtins.all")
+
+
+@pytest.mark.slow
+def test_neutering_the_guard_fails_closed(attacked):
+    _, graded = attacked
+    noop = graded["guard_noop"]
+    # Part 1 ran before the attack (honest, 3 points); parts 2 and 3 ran after it.
+    assert noop["scores"]["part1_tests"] == 1 and noop["scores"]["part1_hidden_tests"] == 2
+    assert _total(noop) == 3, noop["scores"]
+    assert _reasons_with(noop, "the grading guard's check gave no valid report")
+    assert _reasons_with(noop, "imports mlpp.grading_guard")
+    wrapper = graded["guard_wrapper"]
+    assert wrapper["scores"]["part2_hidden_tests"] == 0 and _total(wrapper) == 3, wrapper["scores"]
+    assert _reasons_with(wrapper, "called through a wrapper"), wrapper["reasons"]
+
+
+@pytest.mark.slow
+def test_blanking_cells_with_an_input_transformer_scores_zero(attacked):
+    _, graded = attacked
+    blank = graded["blank_cells"]
+    assert blank["scores"]["part3_tests"] == 0 and blank["scores"]["part3_hidden_tests"] == 0
+    assert _total(blank) == 7, blank["scores"]
+    assert _reasons_with(blank, "(0 points for part3_tests, part3_hidden_tests)")
+    assert _reasons_with(blank, "calls get_ipython()")
+
+
+@pytest.mark.slow
+def test_solution_of_exercise_01_scores_full_and_is_not_flagged(tmp_path):
+    graded = _autograde(tmp_path / "course", EX1, {"honest": _submission(EX1, _answers(EX1))}, guarded=True)
+    honest = graded["honest"]
+    assert honest["guarded"] and honest["reasons"] == []
+    assert honest["scores"] == honest["max"], honest["scores"]
+
+
+# --- static scan --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", SOLUTIONS + RELEASES, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_static_scan_finds_nothing_in_solutions_and_releases(path):
+    assert [str(h) for h in guard.scan_notebook(read_notebook(path))] == []
+
+
+def test_all_eight_solutions_are_scanned():
+    assert len(SOLUTIONS) == 8
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import numpy as np\nnp.testing.assert_allclose = lambda *a, **k: None",
+     "line 2: rebinds the module attribute np.testing.assert_allclose"),
+    ("import numpy\nnumpy.isclose = f", "rebinds the module attribute numpy.isclose"),
+    ("from mlpp import kinematics\nkinematics.jet_p4s = lambda *a, **k: None",
+     "rebinds the module attribute kinematics.jet_p4s"),
+    ("import builtins\nbuiltins.len = lambda x: 500", "rebinds the module attribute builtins.len"),
+    ("setattr(np, 'allclose', f)", "calls setattr()"),
+    ("del np.testing.assert_allclose", "rebinds the module attribute np.testing.assert_allclose"),
+    ("import sys\nsys.modules['numpy'] = fake", "writes into sys.modules"),
+    ("import importlib\nimportlib.reload(np)", "imports importlib"),
+    ("import gc\ngc.get_referrers(f)", "imports gc"),
+    ("import ctypes", "imports ctypes"),
+    ("from inspect import currentframe", "imports inspect"),
+    ("exec('np.allclose = f')", "calls exec()"),
+    ("eval(code)", "calls eval()"),
+    ("__import__('numpy').allclose", "calls __import__()"),
+    ("f.__code__ = (lambda *a: True).__code__", "assigns f.__code__"),
+    ("g = f.__globals__", "uses f.__globals__"),
+    ("globals()['np'] = fake", "writes into a namespace"),
+    ("get_ipython().input_transformers_cleanup.append(f)", "calls get_ipython()"),
+    ("!rm -rf /", "calls get_ipython()"),
+    ("class Liar(np.ndarray):\n    def __array_function__(self, *a):\n        return True",
+     "subclasses np.ndarray"),
+    ("class Liar:\n    def __eq__(self, other):\n        return True", "defines __eq__"),
+    ("import mlpp.grading_guard", "imports mlpp.grading_guard"),
+    ("from mlpp import grading", "imports mlpp.grading"),
+    ("import threading", "imports threading"),
+    ("import sys\nsys.settrace(f)", "uses sys.settrace"),
+])
+def test_static_scan_flags_tampering(source, expected):
+    hits = [str(h) for h in guard.scan_source(source, "answer")]
+    assert any(expected in h for h in hits), hits
+
+
+@pytest.mark.parametrize("source", [
+    "import numpy as np\nx = np.zeros(3)\nx[0] = 1.0",
+    "np.asarray(pts)[mask] = 0.0",
+    "%time y = f(x)",
+    "%matplotlib inline",
+    "class Net:\n    def __init__(self):\n        setattr(self, 'w', 1)\n        self.b = 2",
+    "names = f.__code__.co_names",
+    "model.eval()",
+    "def f(len=3):\n    sum = 0\n    return sum",
+])
+def test_static_scan_leaves_ordinary_code_alone(source):
+    assert guard.scan_source(source, "answer") == []
+
+
+def test_static_scan_flags_rebinding_the_names_the_tests_read():
+    nb = _submission(EX0, dict(_answers(EX0), part3_answer="len = lambda x: 500\nnp = None\n"))
+    hits = [str(h) for h in guard.scan_notebook(nb)]
+    assert "cell part3_answer line 1: rebinds 'len', which the tests use" in hits
+    assert "cell part3_answer line 2: rebinds 'np', which the tests use" in hits
+
+
+# --- the verdict, without a kernel --------------------------------------------------------
+
+def _injected(exercise: str = EX0):
+    nb = nbformat.from_dict(copy.deepcopy(read_notebook(REPO / "solutions" / exercise / f"{exercise}.ipynb")))
+    nb, resources = guard.GuardInject().preprocess(nb, {})
+    return nb, resources
+
+
+def _stdout(text: str):
+    return nbformat.from_dict({"output_type": "stream", "name": "stdout", "text": text})
+
+
+def _sign(key: bytes, nonce: str, problems: str) -> str:
+    body = f"{nonce} {problems}"
+    return f"MLPP-GUARD {body} {hmac.new(key, body.encode(), hashlib.sha256).hexdigest()}\n"
+
+
+def _fill(nb, key: bytes, report) -> None:
+    """Give every injected cell an output: the capture its key, each check ``report(cell)``."""
+    for cell in nb.cells:
+        meta = cell.metadata.get(guard.METADATA_KEY)
+        if meta and meta["role"] == "capture":
+            cell.outputs = [_stdout(f"MLPP-GUARD {meta['nonce']} [] {key.hex()}\n")]
+            cell.execution_count = 1
+        elif meta:
+            cell.outputs = report(cell)
+            cell.execution_count = 2
+
+
+def _scores_zeroed(nb) -> list[str]:
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if any(o.get("ename") == "GradingGuardError" for o in c.get("outputs", []))]
+
+
+def test_injection_wraps_every_test_cell_and_starts_with_the_capture():
+    nb, _ = _injected()
+    roles = [c.metadata.get(guard.METADATA_KEY, {}).get("role") for c in nb.cells]
+    tests = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if guard._is_test(c)]
+    assert roles[0] == "capture" and roles.count("before") == roles.count("after") == len(tests) == 6
+    for i, cell in enumerate(nb.cells):
+        if guard._is_test(cell):
+            assert roles[i - 1] == "before" and roles[i + 1] == "after"
+    nbformat.validate(nb)
+
+
+def test_verdict_keeps_clean_checks_and_removes_the_injected_cells():
+    key = bytes(range(16))
+    nb, resources = _injected()
+    _fill(nb, key, lambda c: [_stdout(_sign(key, c.metadata[guard.METADATA_KEY]["nonce"], "[]"))])
+    nb, resources = guard.GuardVerdict().preprocess(nb, resources)
+    assert _scores_zeroed(nb) == [] and guard.review_reasons(nb) == []
+    assert not any(guard.METADATA_KEY in c.metadata for c in nb.cells)
+    assert resources["mlpp"]["review_reasons"] == []
+
+
+def test_verdict_zeroes_tests_around_a_failed_check():
+    key = bytes(range(16))
+    nb, resources = _injected()
+    problem = json.dumps(["numpy.allclose was rebound"])
+
+    def report(cell):
+        meta = cell.metadata[guard.METADATA_KEY]
+        bad = meta["test"] == "part2_tests" and meta["role"] == "after"
+        return [_stdout(_sign(key, meta["nonce"], problem if bad else "[]"))]
+
+    _fill(nb, key, report)
+    nb, resources = guard.GuardVerdict().preprocess(nb, resources)
+    assert _scores_zeroed(nb) == ["part2_tests"]
+    assert guard.review_reasons(nb) == ["tampering: numpy.allclose was rebound (0 points for part2_tests)"]
+    assert resources["mlpp"]["review_reasons"] == guard.review_reasons(nb)
+
+
+@pytest.mark.parametrize("forgery", ["unsigned", "wrong_key", "silent", "two_reports"])
+def test_verdict_fails_closed_on_forged_or_missing_reports(forgery):
+    key, other = bytes(range(16)), bytes(16)
+
+    def report(cell):
+        nonce = cell.metadata[guard.METADATA_KEY]["nonce"]
+        return {"unsigned": [_stdout(f"MLPP-GUARD {nonce} [] 00\n")],
+                "wrong_key": [_stdout(_sign(other, nonce, "[]"))],
+                "silent": [],
+                "two_reports": [_stdout(_sign(key, nonce, "[]") + _sign(key, nonce, "[]"))]}[forgery]
+
+    nb, resources = _injected()
+    _fill(nb, key, report)
+    nb, _ = guard.GuardVerdict().preprocess(nb, resources)
+    assert len(_scores_zeroed(nb)) == 6
+    assert any("gave no valid report" in r for r in guard.review_reasons(nb))
+
+
+def test_verdict_does_not_call_a_stopped_kernel_tampering():
+    key = bytes(range(16))
+    nb, resources = _injected()
+    stopped = nbformat.from_dict({"output_type": "error", "ename": "NotRun", "evalue": "not run: the kernel died",
+                                  "traceback": []})
+    _fill(nb, key, lambda c: [stopped])
+    nb, _ = guard.GuardVerdict().preprocess(nb, resources)
+    assert _scores_zeroed(nb) == [] and guard.review_reasons(nb) == []
+
+
+def test_review_reasons_of_a_notebook_graded_without_the_guard():
+    nb = read_notebook(REPO / "solutions" / EX0 / f"{EX0}.ipynb")
+    assert guard.review_reasons(nb) == [] and not guard.guarded(nb)
+
+
+# --- wiring -------------------------------------------------------------------------------
+
+def test_configure_puts_the_guard_around_execute_once():
+    c = guard.configure_nbgrader(guard.configure_nbgrader(Config()))
+    names = [guard._step_name(s) for s in c.Autograde.autograde_preprocessors]
+    at = names.index("nbgrader.preprocessors.execute.Execute")
+    assert names[at - 1:at + 2] == [guard.INJECT_STEP, names[at], guard.VERDICT_STEP]
+    assert names.count(guard.INJECT_STEP) == names.count(guard.VERDICT_STEP) == 1
+    assert names.index("nbgrader.preprocessors.saveautogrades.SaveAutoGrades") > at + 1
+
+
+@pytest.mark.parametrize("guard_first", [True, False])
+def test_configure_works_with_the_sandbox_in_either_order(guard_first):
+    from mlpp import sandbox
+
+    c = Config()
+    steps = [guard.configure_nbgrader, sandbox.configure_nbgrader]
+    for step in steps if guard_first else reversed(steps):
+        step(c)
+    names = [guard._step_name(s) for s in c.Autograde.autograde_preprocessors]
+    at = names.index(sandbox.EXECUTE_STEP)
+    assert names[at - 1:at + 2] == [guard.INJECT_STEP, sandbox.EXECUTE_STEP, guard.VERDICT_STEP]
+
+
+def test_configure_refuses_a_list_without_execute():
+    c = Config()
+    c.Autograde.autograde_preprocessors = ["nbgrader.preprocessors.SaveAutoGrades"]
+    with pytest.raises(ValueError, match="no Execute step"):
+        guard.configure_nbgrader(c)
