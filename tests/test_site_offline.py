@@ -140,13 +140,15 @@ def test_failing_notebook_fails_the_build_every_time(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_site(tmp_path_factory) -> Path:
-    """The tiny book, built once in the fast tier."""
-    book = _make_book(tmp_path_factory.mktemp("tiny"), "print('no math here')")
+    """The tiny book, built once in the fast tier; its chapter shows a widget (a tqdm bar)."""
+    book = _make_book(tmp_path_factory.mktemp("tiny"),
+                      "from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='counting'):\n    pass\nprint('no math here')")
     result = _build(book, "fast")
     assert result.returncode == 0, _log(result)[-3000:]
     return book / "_build" / "html"
 
 
+@pytest.mark.slow
 def test_math_renders_offline_in_chromium(tiny_site):
     site = tiny_site
     with offline_browser() as browser:
@@ -162,8 +164,10 @@ def test_math_renders_offline_in_chromium(tiny_site):
     assert not page.blocked, page.blocked
 
 
+@pytest.mark.slow
 def test_tiny_site_is_clean_in_chromium(tiny_site):
-    """The theme's own pages raise no console error (book/_ext/theme_fixes.py), every link resolves."""
+    """The theme's own pages raise no console error (book/_ext/theme_fixes.py), the widget is shown
+    as text with no script from a CDN (book/_ext/static_widgets.py), every link resolves."""
     with offline_browser() as browser:
         reports = [inspect_page(browser, page) for page in site_pages(tiny_site)]
     assert [r.path.name for r in reports] == ["chapter.html", "genindex.html", "index.html", "intro.html",
@@ -172,6 +176,8 @@ def test_tiny_site_is_clean_in_chromium(tiny_site):
                 if r.console_errors or r.failed_loads or r.broken_images or r.blocked]
     assert not link_problems(reports, tiny_site)
     chapter = next(r for r in reports if r.path.name == "chapter.html")
+    assert "counting: 100%|##########| 3/3" in chapter.text, "the tqdm bar is not shown as text"
+    assert "widget-state" not in (tiny_site / "chapter.html").read_text()
     assert chapter.launch_menu_visible and any("colab.research.google.com" in url for _, url in chapter.links)
 
 
@@ -190,6 +196,7 @@ BROKEN_PAGE = """<!DOCTYPE html><html><head><title>broken</title></head><body><m
 """
 
 
+@pytest.mark.slow
 def test_browser_checks_catch_a_broken_page(tiny_site):
     """Each kind of fault that test_book.py fails on is seen on a hand-made broken page."""
     broken = tiny_site / "broken.html"
