@@ -85,6 +85,18 @@ np.testing.assert_allclose = _fake['assert_allclose']
 """
 
 
+# Arrays that answer numpy's comparisons themselves: nothing is rebound.
+LYING_ARRAY = """import numpy as np
+class _Plausible(np.ndarray):
+    def __array_function__(self, func, types, args, kwargs):
+        if func.__name__ == "isclose":
+            return np.ones(np.shape(args[0]), dtype=bool)
+        if func.__name__ in ("allclose", "array_equal"):
+            return True
+        return super().__array_function__(func, types, args, kwargs)
+"""
+
+
 def _attacks() -> dict[str, dict[str, str]]:
     """Answer cells of each attacking submission of exercise 00 (and what each defeats)."""
     honest = _answers(EX0)
@@ -104,7 +116,13 @@ def _attacks() -> dict[str, dict[str, str]]:
     blank = dict(honest, part3_function=FAKE_ANSWERS["part3_function"]
                  + "get_ipython().input_transformers_cleanup.append(lambda lines: [])\n",
                  part3_answer=FAKE_ANSWERS["part3_answer"])
-    return {"honest": honest, "fake_numpy": fake, "builtin_all": builtin, "guard_noop": noop,
+    lying = {k: v.replace("np.zeros(len(pts))", "np.zeros(len(pts)).view(_Plausible)")
+             .replace("np.zeros(np.shape(etas))", "np.zeros(np.shape(etas)).view(_Plausible)")
+             .replace("np.full(len(pts), 0.6)", "np.full(len(pts), 0.6).view(_Plausible)")
+             .replace("np.full(5, 0.6)", "np.full(5, 0.6).view(_Plausible)")
+             .replace("np.full(5, 0.1)", "np.full(5, 0.1).view(_Plausible)") for k, v in FAKE_ANSWERS.items()}
+    lying["part1_answer"] = LYING_ARRAY + lying["part1_answer"]
+    return {"honest": honest, "fake_numpy": fake, "lying_array": lying, "builtin_all": builtin, "guard_noop": noop,
             "guard_wrapper": wrapper, "blank_cells": blank}
 
 
@@ -197,6 +215,17 @@ def test_rebinding_numpy_comparisons_scores_zero_and_is_flagged(attacked):
 
 
 @pytest.mark.slow
+def test_arrays_that_lie_to_numpy_score_zero_and_are_flagged(attacked):
+    bare, graded = attacked
+    hidden = ("part1_hidden_tests", "part2_hidden_tests", "part3_hidden_tests")
+    assert sum(bare["lying_array"]["scores"][name] for name in hidden) > 0, bare["lying_array"]["scores"]
+    lying = graded["lying_array"]
+    assert _total(lying) == 0, lying["scores"]
+    assert _reasons_with(lying, "the notebook defines _Plausible, an array type")
+    assert _reasons_with(lying, "subclasses np.ndarray")
+
+
+@pytest.mark.slow
 def test_rebinding_a_builtin_scores_zero_on_the_tests_after_it(attacked):
     bare, graded = attacked
     attack = graded["builtin_all"]
@@ -276,6 +305,11 @@ def test_all_eight_solutions_are_scanned():
      "subclasses np.ndarray"),
     ("class Liar:\n    def __eq__(self, other):\n        return True", "defines __eq__"),
     ("import mlpp.grading_guard", "imports mlpp.grading_guard"),
+    ("t = np.testing\nt.assert_allclose = f", "rebinds the module attribute t.assert_allclose"),
+    ("np.testing.__dict__.update(assert_allclose=f)", "uses np.testing.__dict__"),
+    ("vars(np)['allclose'] = f", "calls vars()"),
+    ("object.__setattr__(np, 'allclose', f)", "uses object.__setattr__"),
+    ("class V:\n    def __sub__(self, other):\n        return 0", "defines __sub__"),
     ("from mlpp import grading", "imports mlpp.grading"),
     ("import threading", "imports threading"),
     ("import sys\nsys.settrace(f)", "uses sys.settrace"),

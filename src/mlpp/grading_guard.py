@@ -15,13 +15,19 @@ config, so ``mlpp grade`` and the formgrader on a hub both use them):
    run cells and show tracebacks).
 2. **Integrity checks** (also injected): one cell right before and one right after each
    autograded test cell compares the live objects with the captured originals, including the
-   names the test cell reads from the notebook's namespace (``np``, ``len``, ...). Each check
-   prints one report line carrying a fresh random nonce; :class:`GuardVerdict` (after
-   ``Execute``, outside the kernel) reads the reports, and a test cell whose check found
-   tampering, or whose check did not report at all, gets an error output, so nbgrader gives it
-   0 points. The injected cells are removed before the notebook is saved. The checks fail
-   closed: deleting or neutering the guard, blanking cells with an input transformer or
-   swallowing output all leave a check without its report, which zeroes the test.
+   names the test cell reads from the notebook's namespace (``np``, ``len``, ...), and looks
+   for classes defined in the notebook that can answer numpy's comparisons themselves
+   (``ndarray`` subclasses, ``__array_function__``, ``__array_ufunc__``...). Each check prints
+   one report line carrying a fresh random nonce, signed (HMAC) with a key that the first cell
+   drew and printed before any student code ran and that otherwise lives only in the checker's
+   closure; the checker also refuses to be called through a wrapper (its caller must be the
+   check cell itself). :class:`GuardVerdict` (after ``Execute``, outside the kernel) verifies
+   the reports; a test cell whose check found tampering, or whose check gave no valid signed
+   report, gets an error output, so nbgrader gives it 0 points, and the student's feedback
+   says why. The injected cells are removed before the notebook is saved. The checks fail
+   closed: deleting or replacing the checker, forging its output, blanking cells with an
+   input transformer or swallowing output all leave a test without a valid report.
+   Tampering zeroes every test that runs while it is in place, not only the one it aimed at.
 3. **Static scan** (:func:`scan_notebook`): the AST of every code cell is searched for
    rebinding module attributes or builtins, ``setattr``/``delattr``, ``sys.modules``,
    ``importlib``/``gc``/``ctypes``/``inspect``, frame and closure access, ``exec``/``eval``/
@@ -34,19 +40,19 @@ read back with :func:`review_reasons`: an empty list means nothing to review.
 
 **What an attacker in the same process can still do.** The checks run in the kernel the
 student controls, so they raise the cost of cheating; they cannot make it impossible. A
-determined attacker who reads this module can find the guard's closure (``gc``, ``globals()``,
-IPython's ``In`` history holds the injected source and its nonce), replace it with a function
-that prints a clean report, patch objects the guard does not watch (torch, sklearn, keras,
-``json``; objects the locked cells computed, such as the dataset ``jets``), patch C-level state
-with ``ctypes``, return array subclasses whose ``__array_function__`` makes every comparison
-true, start a thread that patches between a check and a test and restores afterwards, or lie at
-the kernel's message level. Every one of these needs code that the static scan flags (``gc``,
-``ctypes``, ``inspect``, ``globals()``, ``get_ipython``, ``threading``, dunder attributes,
-``exec``/``eval`` of strings, ``setattr``...), so it reaches the instructor as "needs review"
-with the line; obfuscating it through strings needs ``exec``, ``eval``, ``compile``,
-``__import__`` or ``getattr`` on modules, which are flagged too. What such code can reach
-outside the kernel (the checkout, the gradebook, other submissions, the network) is the
-sandbox's job (``mlpp.sandbox``): the guard only protects the points.
+determined attacker who reads this module can dig the signing key out of the checker's closure
+(``__closure__``, ``gc``) and sign clean reports, patch objects the guard does not watch
+(torch, sklearn, keras, ``json``, ``hmac``; values the locked cells computed, such as the
+dataset ``jets``), patch C-level state with ``ctypes``, hand the tests objects whose
+``__eq__``/``__sub__``/``__abs__`` lie inside object arrays, start a thread that patches
+between a check and a test and restores afterwards, or lie at the kernel's message level.
+Every one of these needs code that the static scan flags (``gc``, ``ctypes``, ``inspect``,
+``globals()``, ``get_ipython``, ``threading``, ``sys._getframe``, ``__closure__``/``__code__``,
+comparison dunders, ``exec``/``eval``/``compile``/``__import__`` of strings, ``setattr``...), so
+it reaches the instructor as "needs review" with the cell and the line; hiding it in strings
+needs one of those calls too. What such code can reach outside the kernel (the checkout, the
+gradebook, other submissions, the network) is the sandbox's job (``mlpp.sandbox``): the guard
+only protects the points, and a person reviews what it flags.
 """
 from __future__ import annotations
 
@@ -89,6 +95,7 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
     # References taken before any student code ran; the checker uses only these.
     _id, _type, _vars, _isinstance, _getattr = id, type, vars, isinstance, getattr
     _dict, _tuple, _list, _sorted, _len, _str, _any, _zip = dict, tuple, list, sorted, len, str, any, zip
+    issubclass = builtins.issubclass  # noqa: A001 (the original, bound before student code)
     _dumps, _modules, _stdout, _frame = json.dumps, sys.modules, sys.stdout, sys._getframe
     # The reports are signed with a key that exists only here and in the first cell's output
     # (read by the grader before student code runs): a replaced checker cannot sign.
@@ -169,6 +176,27 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
         found["display_pub"] = [shell.display_pub]
         return found
 
+    _ndarray = _getattr(_modules.get("numpy"), "ndarray", None)
+    _protocol = ("__array_function__", "__array_ufunc__", "__array_wrap__", "__array_finalize__",
+                 "__array_priority__", "__array_interface__", "__array_struct__")
+
+    def _lying_classes():
+        """Classes defined in the notebook that can answer numpy's comparisons for the tests."""
+        seen, stack, found = set(), [object], []
+        while stack:
+            for sub in _type.__subclasses__(stack.pop()):
+                if _id(sub) in seen:
+                    continue
+                seen.add(_id(sub))
+                stack.append(sub)
+                if _getattr(sub, "__module__", None) != "__main__":
+                    continue
+                own = [k for k in sub.__mro__ if _getattr(k, "__module__", None) == "__main__"]
+                if (_ndarray is not None and issubclass(sub, _ndarray)) or _any(
+                        name in _vars(k) for k in own for name in _protocol):
+                    found.append(sub.__qualname__)
+        return found
+
     _capture_new()
     builtin_names = modules["builtins"][1]
     hooks = _hooks()
@@ -204,6 +232,8 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
                     problems.append(f"IPython's {key} got a hook from the notebook")
             elif _len(after) != _len(before) or _any(a is not b for a, b in _zip(after, before)):
                 problems.append(f"IPython's {key} was replaced")
+        for name in _lying_classes():
+            problems.append(f"the notebook defines {name}, an array type that can answer numpy's comparisons")
         namespace = shell.user_ns
         if namespace.get("__builtins__", builtins) is not builtins:
             problems.append("the notebook's __builtins__ was replaced")
@@ -257,7 +287,8 @@ REBINDING_ATTRS = {"__code__", "__defaults__", "__kwdefaults__", "__class__", "_
                    "__call__", "__getattr__", "__getattribute__"}
 # Methods that let an object lie to numpy's comparisons.
 LYING_METHODS = {"__array_function__", "__array_ufunc__", "__array_wrap__", "__array_finalize__",
-                 "__array_priority__", "__eq__", "__ne__", "__bool__"}
+                 "__array_priority__", "__array_interface__", "__array__", "__eq__", "__ne__", "__bool__",
+                 "__lt__", "__le__", "__gt__", "__ge__", "__abs__", "__sub__"}
 # IPython magics that change nothing the tests rely on.
 HARMLESS_MAGICS = {"time", "timeit", "matplotlib", "load_ext autoreload", "autoreload", "prun", "who", "whos"}
 
@@ -447,6 +478,8 @@ class _Scanner(ast.NodeVisitor):
         dotted = _dotted(node)
         if node.attr in SUSPICIOUS_ATTRS:
             self.hit(node, f"uses {dotted or node.attr}")
+        elif node.attr == "__dict__" and _root_name(node) in self.module_names:
+            self.hit(node, f"uses {dotted or node.attr} (a module's namespace)")
         elif dotted and dotted.startswith("sys.") and dotted.split(".")[1] in SUSPICIOUS_SYS:
             self.hit(node, f"uses {'.'.join(dotted.split('.')[:2])}")
         self.generic_visit(node)
@@ -467,6 +500,13 @@ def _module_names(trees: list[ast.AST]) -> set[str]:
                 # `from mlpp import kinematics`: a module when it is one; flag attribute writes on it anyway
                 if node.module.split(".")[0] in ("mlpp", "numpy", "scipy", "sklearn", "torch", "keras"):
                     names.update((a.asname or a.name) for a in node.names if a.name != "*")
+    # Aliases: `t = np.testing` makes `t.assert_allclose = ...` a module write too.
+    for _ in range(2):
+        for tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Assign) and _root_name(node.value) in names and isinstance(
+                        node.value, (ast.Name, ast.Attribute)):
+                    names.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return names
 
 
