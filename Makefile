@@ -5,13 +5,14 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlpp-installed
+HUB_PROXY := hub/node_modules/.bin/configurable-http-proxy
 export MLPP_TIER ?= full
 # Quiet TensorFlow and keep every library on the CPU with two threads (the course's reference machine).
 export TF_CPP_MIN_LOG_LEVEL := 3
 export CUDA_VISIBLE_DEVICES :=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data book system browser test lab release grade clean-book clean-data
+.PHONY: help venv data book system browser test lab hub release grade clean-book clean-data
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,12 +48,20 @@ system:  ## install the Debian packages the tests need if missing: chromium (sit
 
 browser: system  ## (old name of `make system`)
 
-test: $(STAMP) system  ## the full test suite, in the fast tier
+test: $(STAMP) system $(HUB_PROXY)  ## the full test suite, in the fast tier
 	MLPP_TIER=fast $(BIN)/mlpp data generate --needed --tier fast --quiet
 	MLPP_TIER=fast $(BIN)/python -m pytest -p no:cacheprovider --durations=20 --nbval-lax --nbval-cell-timeout=900 tests lectures solutions
 
 lab: $(STAMP)  ## JupyterLab on the course
 	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+
+# The course's JupyterHub (hub/README.md): its proxy comes from npm into hub/node_modules.
+$(HUB_PROXY):
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js 20+ with npm (apt-get install nodejs npm)"; exit 1; }
+	npm install --prefix hub --no-save --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3.0
+
+hub: $(STAMP) $(HUB_PROXY)  ## the course's JupyterHub on http://127.0.0.1:8000 (as root; HUB_ARGS="--help" lists options)
+	$(BIN)/python hub/start.py $(HUB_ARGS)
 
 release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
 	$(BIN)/mlpp release
