@@ -1,4 +1,8 @@
-"""The course site builds warning-free, shows the executed lectures, and leaks nothing."""
+"""The course site builds warning-free, shows the executed lectures, works in a browser, and leaks nothing.
+
+The fast-tier site is built once (``site``) and every page is opened once in headless Chromium,
+offline (``browsed``); each test below judges one thing about what the browser saw.
+"""
 from __future__ import annotations
 
 import os
@@ -6,13 +10,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
 from mlpp.nbgrader_bridge import exercise_ids, read_notebook
 from mlpp.release import secret_lines
-from site_browser import math_report, offline_browser
+from site_browser import PageReport, inspect_page, link_problems, offline_browser, site_pages
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,18 +79,107 @@ def test_site_has_every_page_and_executed_lectures(site):
         assert "Traceback" not in html and "NotImplementedError" not in html
 
 
-def test_math_renders_offline_on_every_page(site):
-    """Each page with math, opened from file:// in headless Chromium with no network, shows typeset math."""
-    pages = sorted(p for p in site.rglob("*.html") if 'class="math' in p.read_text(errors="ignore"))
-    assert len(pages) >= 3, f"only {len(pages)} pages with math: is dollarmath still on?"
-    problems = []
+@pytest.fixture(scope="module")
+def browsed(site) -> list[PageReport]:
+    """Every page of the site as headless Chromium shows it, from file:// with no network."""
     with offline_browser() as browser:
-        for page in pages:
-            report = math_report(browser, page)
-            local = all(src.startswith(site.as_uri()) for src in report.scripts) and report.scripts
-            if not local or report.rendered < report.math or report.raw or report.errors or report.leftovers:
-                problems.append(f"{page.relative_to(site)}: {report}")
-    assert not problems, "math not rendered offline:\n" + "\n".join(problems)
+        return [inspect_page(browser, page) for page in site_pages(site)]
+
+
+def _report(browsed: list[PageReport], site: Path, page: str) -> PageReport:
+    return next(r for r in browsed if r.path == site / page)
+
+
+@pytest.mark.slow
+def test_browser_saw_every_page(site, browsed):
+    opened = {r.path.relative_to(site).as_posix() for r in browsed}
+    assert {f"{page}.html" for page in _toc_files()} <= opened
+    assert {"genindex.html", "search.html"} <= opened
+
+
+@pytest.mark.slow
+def test_pages_load_without_errors_offline(site, browsed):
+    """No console error or uncaught exception, no local file missing, and nothing from the network."""
+    problems = []
+    for r in browsed:
+        where = r.path.relative_to(site)
+        problems += [f"{where}: console: {e}" for e in r.console_errors]
+        problems += [f"{where}: failed to load {f}" for f in r.failed_loads]
+        problems += [f"{where}: needs the network for {url}" for url in r.blocked]
+    assert not problems, "pages with errors in Chromium:\n" + "\n".join(problems[:30])
+
+
+@pytest.mark.slow
+def test_every_image_shows(site, browsed):
+    images = sum(len(r.image_sources) for r in browsed)
+    assert images >= 20, f"only {images} images on the whole site: do the lectures still show their figures?"
+    broken = [f"{r.path.relative_to(site)}: {src}" for r in browsed for src in r.broken_images]
+    assert not broken, "images that did not load:\n" + "\n".join(broken)
+
+
+@pytest.mark.slow
+def test_links_and_anchors_resolve(site, browsed):
+    """Internal links reach a file and, with a #fragment, an anchor on that page; external links
+    (not fetched: the build machines are offline) are well-formed http(s) or mailto addresses."""
+    internal = sum(1 for r in browsed for _, url in r.links if url.startswith("file:"))
+    assert internal >= 100, f"only {internal} internal links: did the navigation disappear?"
+    problems = link_problems(browsed, site)
+    assert not problems, "broken links:\n" + "\n".join(problems[:30])
+
+
+@pytest.mark.slow
+def test_math_renders_offline_on_every_page(site, browsed):
+    """Each page with math shows typeset math, with the site's own MathJax."""
+    with_math = [r for r in browsed if r.math.math]
+    assert len(with_math) >= 3, f"only {len(with_math)} pages with math: is dollarmath still on?"
+    problems = [f"{r.path.relative_to(site)}: {p}" for r in browsed for p in r.math.problems(site)]
+    assert not problems, "math not rendered offline:\n" + "\n".join(problems[:30])
+
+
+def _launch_urls(notebook: str) -> dict[str, str]:
+    """The launch buttons _config.yml asks for, each with the address that opens ``notebook``
+    (a path in the repository) there, as sphinx-book-theme writes it."""
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    repo_url, branch = config["repository"]["url"].rstrip("/"), config["repository"]["branch"]
+    org_repo = urlsplit(repo_url).path.strip("/")
+    buttons = config["launch_buttons"]
+    ui = "lab/tree" if buttons.get("notebook_interface") == "jupyterlab" else "tree"
+    urls = {}
+    if buttons.get("binderhub_url"):
+        urls["Binder"] = f"{buttons['binderhub_url'].rstrip('/')}/v2/gh/{org_repo}/{branch}?urlpath={ui}/{notebook}"
+    if buttons.get("jupyterhub_url"):
+        urls["JupyterHub"] = f"{buttons['jupyterhub_url'].rstrip('/')}/hub/user-redirect/git-pull"
+    if buttons.get("colab_url"):
+        urls["Colab"] = f"{buttons['colab_url'].rstrip('/')}/github/{org_repo}/blob/{branch}/{notebook}"
+    return urls
+
+
+@pytest.mark.slow
+def test_every_lecture_page_has_its_launch_buttons(site, browsed):
+    """Binder, JupyterHub and Colab (those configured) on each lecture page, in a visible menu,
+    each opening this lecture's notebook of the course repository."""
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    repo_url, branch = config["repository"]["url"].rstrip("/"), config["repository"]["branch"]
+    lectures = sorted((REPO / "lectures").glob("*.ipynb"))
+    assert len(_launch_urls("x")) == 3, "_config.yml no longer asks for Binder, JupyterHub and Colab"
+    problems = []
+    for nb in lectures:
+        notebook = nb.relative_to(REPO).as_posix()
+        report = _report(browsed, site, f"lectures/{nb.stem}.html")
+        hrefs = [url for _, url in report.links]
+        if not report.launch_menu_visible:
+            problems.append(f"{nb.stem}: the launch menu is not on screen")
+        for service, expected in _launch_urls(notebook).items():
+            if service == "JupyterHub":  # nbgitpuller: the repository, its branch and the notebook in the clone
+                found = [parse_qs(urlsplit(h).query) for h in hrefs if h.startswith(expected + "?")]
+                wanted = {"repo": [repo_url], "branch": [branch],
+                          "urlpath": [f"lab/tree/{urlsplit(repo_url).path.rsplit('/', 1)[-1]}/{notebook}"]}
+                ok = any({k: q.get(k) for k in wanted} == wanted for q in found)
+            else:
+                ok = expected in hrefs
+            if not ok:
+                problems.append(f"{nb.stem}: no {service} button to {expected}")
+    assert not problems, "launch buttons missing:\n" + "\n".join(problems)
 
 
 def test_site_keeps_the_execution_cache_per_tier(site):
@@ -141,7 +235,9 @@ def test_site_holds_no_exercise_material(site):
 
 
 @pytest.mark.parametrize("exercise", exercise_ids(REPO) or ["(none)"])
-def test_site_leaks_no_solution_or_hidden_test(site, exercise):
+def test_site_leaks_no_solution_or_hidden_test(site, browsed, exercise):
+    """No solution or hidden-test line in any file of the site, nor in the text Chromium shows
+    (collapsed cells and text that scripts add included)."""
     if exercise == "(none)":
         pytest.skip("no exercises yet")
     secrets = {s for s in secret_lines(read_notebook(REPO / "solutions" / exercise / f"{exercise}.ipynb"))
@@ -154,4 +250,6 @@ def test_site_leaks_no_solution_or_hidden_test(site, exercise):
             plain = re.sub(r"<[^>]+>", "", text).replace("&quot;", '"').replace("&#39;", "'").replace(
                 "&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
             leaks += [f"{page.relative_to(site)}: {s}" for s in secrets if s in text or s in plain]
+    for report in browsed:
+        leaks += [f"{report.path.relative_to(site)} (in Chromium): {s}" for s in secrets if s in report.text]
     assert not leaks, "solution or hidden-test lines on the site:\n" + "\n".join(leaks[:20])
