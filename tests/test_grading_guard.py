@@ -340,6 +340,16 @@ def test_static_scan_flags_rebinding_the_names_the_tests_read():
     assert "cell part3_answer line 2: rebinds 'np', which the tests use" in hits
 
 
+def test_static_scan_reads_cells_that_only_claim_to_be_locked():
+    nb = _submission(EX0, _answers(EX0))
+    fake = {"cell_type": "code", "execution_count": None, "id": "fake", "outputs": [],
+            "metadata": {"nbgrader": {"locked": True, "grade": False, "solution": False}},  # no grade id
+            "source": "np.allclose = lambda *a, **k: True\n"}
+    nb["cells"].insert(3, fake)
+    assert [str(h) for h in guard.scan_notebook(nb)] == [
+        "cell fake line 1: rebinds the module attribute np.allclose"]
+
+
 # --- the verdict, without a kernel --------------------------------------------------------
 
 def _injected(exercise: str = EX0):

@@ -555,8 +555,11 @@ def _is_test(cell: dict[str, Any]) -> bool:
 
 
 def _is_locked(cell: dict[str, Any]) -> bool:
+    """An instructor's cell: locked, with a grade id (nbgrader drops unknown ids and restores
+    the source of known locked cells before autograde, so a student cannot fake one)."""
     meta = _nbgrader(cell)
-    return cell.get("cell_type") == "code" and bool(meta.get("locked")) and not meta.get("solution")
+    return (cell.get("cell_type") == "code" and bool(meta.get("locked")) and not meta.get("solution")
+            and bool(meta.get("grade_id")))
 
 
 def _source(cell: dict[str, Any]) -> str:
