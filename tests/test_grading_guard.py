@@ -122,7 +122,12 @@ def _attacks() -> dict[str, dict[str, str]]:
              .replace("np.full(5, 0.6)", "np.full(5, 0.6).view(_Plausible)")
              .replace("np.full(5, 0.1)", "np.full(5, 0.1).view(_Plausible)") for k, v in FAKE_ANSWERS.items()}
     lying["part1_answer"] = LYING_ARRAY + lying["part1_answer"]
-    return {"honest": honest, "fake_numpy": fake, "lying_array": lying, "builtin_all": builtin, "guard_noop": noop,
+    # The course library's reference functions, which the hidden tests compare with, return zeros too.
+    library = dict(honest, part1_answer=FAKE_ANSWERS["part1_answer"]
+                   + "from mlpp import kinematics\nkinematics.masses_from_p4s = lambda p4s: np.zeros(len(p4s))\n",
+                   part2_answer=FAKE_ANSWERS["part2_answer"].replace("np.full(len(etas), 0.4)", "np.zeros(len(etas))")
+                   + "kinematics.delta_r = lambda eta, phi, *axis: np.zeros(np.shape(eta))\n")
+    return {"honest": honest, "fake_numpy": fake, "lying_array": lying, "library": library, "builtin_all": builtin, "guard_noop": noop,
             "guard_wrapper": wrapper, "blank_cells": blank}
 
 
@@ -223,6 +228,18 @@ def test_arrays_that_lie_to_numpy_score_zero_and_are_flagged(attacked):
     assert _total(lying) == 0, lying["scores"]
     assert _reasons_with(lying, "the notebook defines _Plausible, an array type")
     assert _reasons_with(lying, "subclasses np.ndarray")
+
+
+@pytest.mark.slow
+def test_rebinding_the_course_library_scores_zero_and_is_flagged(attacked):
+    bare, graded = attacked
+    assert bare["library"]["scores"]["part1_hidden_tests"] == 2, bare["library"]["scores"]
+    assert bare["library"]["scores"]["part2_hidden_tests"] == 3, bare["library"]["scores"]
+    attack = graded["library"]
+    assert attack["scores"]["part1_hidden_tests"] == 0 and attack["scores"]["part2_hidden_tests"] == 0
+    assert _reasons_with(attack, "tampering: mlpp.kinematics.masses_from_p4s was rebound")
+    assert _reasons_with(attack, "tampering: mlpp.kinematics.delta_r was rebound")
+    assert _reasons_with(attack, "rebinds the module attribute kinematics.masses_from_p4s")
 
 
 @pytest.mark.slow
