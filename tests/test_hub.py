@@ -31,7 +31,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import pytest
 
@@ -43,10 +43,8 @@ EXERCISE = "00_collisions_to_jets"
 LECTURE = "lectures/00_collisions_to_jets.ipynb"
 COURSE_ID = "mlpp"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the hub runs as root (it starts each user's server as that user)"),
-]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the hub runs as root (it starts each user's server "
+                                                           "as that user)")
 
 
 def _artifacts() -> Path:
@@ -282,6 +280,8 @@ def _ok(reply, what: str) -> dict | list:
     return body
 
 
+@pytest.mark.slow
+@needs_root
 def test_a_term_on_the_hub(hub, users):
     """Release, fetch, submit, collect, autograde, feedback and export, on the hub, through its REST APIs."""
     t0 = time.monotonic()
@@ -338,6 +338,14 @@ def test_a_term_on_the_hub(hub, users):
         _ok(hub.server(student, "POST", "assignments/submit", data={"course_id": COURSE_ID, "assignment_id": EXERCISE}),
             f"{student} submits")
 
+    # a student can read the shared data but not change it, and cannot list the others' submissions
+    sees = _as_user(alice, hub, ["python", "-c", "from mlpp import data; print(len(data.load('jets5').labels))"],
+                    cwd=Path(pwd.getpwnam(alice).pw_dir))
+    assert sees.returncode == 0, sees.stderr[-2000:]
+    assert _as_user(alice, hub, ["touch", str(data / "mine")], cwd=Path("/")).returncode != 0
+    inbound = hub.state / "exchange" / COURSE_ID / "inbound"
+    assert _as_user(alice, hub, ["ls", str(inbound)], cwd=Path("/")).returncode != 0, "students can list the inbound"
+
     # the instructor collects and autogrades both
     _ok(hub.server(instructor, "POST", f"{fg}/assignment/{EXERCISE}/collect"), "collect")
     grading_started = time.monotonic()
@@ -359,6 +367,11 @@ def test_a_term_on_the_hub(hub, users):
     assert seen["token"] == [], f"the graded code sees {seen['token']}"
     assert seen["home"] != str(instructor_home), seen
     assert all(seen[label] is None for label in probe_paths), f"the graded code reads the instructor's files: {seen}"
+    # the same probe, run as the instructor outside the sandbox, does see them: the paths are right
+    outside = _as_user(instructor, hub, ["python", "-c", PROBE.replace("PATHS", repr(probe_paths))],
+                       cwd=instructor_home)
+    unguarded = json.loads(outside.stdout.split("PROBE", 1)[1])
+    assert all(unguarded[label] is not None for label in probe_paths), unguarded
 
     # feedback: generated, released, fetched by alice
     _ok(hub.server(instructor, "POST", f"{fg}/assignment/{EXERCISE}/generate_feedback"), "generate feedback")
@@ -497,3 +510,44 @@ def _instructor_opens_the_formgrader(browser, hub: Hub, instructor: tuple[str, s
         _screenshot(page, "instructor-failure.png")
         raise
     page.context.close()
+
+
+# --------------------------------------------------------------------------- start.py's refusals
+
+def _start(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(VENV_BIN / "python"), str(REPO / "hub" / "start.py"), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_start_refuses_one_user_in_two_roles():
+    done = _start("--instructor", "ada", "--students", "ada,bob")
+    assert done.returncode == 2 and "both the instructor and a student" in done.stderr, done.stderr
+
+
+@needs_root
+def test_start_refuses_missing_users_in_one_line():
+    ghost = f"mlppghost{secrets.token_hex(3)}"
+    done = _start("--instructor", ghost, "--students", f"{ghost}s", "--state", "/nonexistent/never-made")
+    assert done.returncode == 1, done
+    message = done.stderr.strip()
+    assert "\n" not in message and (f"no unix user {ghost}, {ghost}s" in message or "configurable-http-proxy" in message)
+    assert not Path("/nonexistent/never-made").exists()
+
+
+def test_unreachable_folder_names_the_closed_parent():
+    sys.path.insert(0, str(REPO / "hub"))
+    try:
+        from start import unreachable_folder
+    finally:
+        sys.path.remove(str(REPO / "hub"))
+    base = Path(tempfile.mkdtemp(prefix="mlpp-reach-", dir="/tmp"))  # /tmp itself is open to all
+    try:
+        os.chmod(base, 0o755)
+        closed = base / "closed"
+        (closed / "inner").mkdir(parents=True)
+        os.chmod(closed, 0o700)
+        assert unreachable_folder(closed / "inner" / "python") == closed
+        os.chmod(closed, 0o701)  # pass-through without listing is enough
+        assert unreachable_folder(closed / "inner" / "python") is None
+    finally:
+        shutil.rmtree(base)
