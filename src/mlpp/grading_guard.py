@@ -189,12 +189,15 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
                     continue
                 seen.add(_id(sub))
                 stack.append(sub)
-                if _getattr(sub, "__module__", None) != "__main__":
+                try:  # a library class with an odd metaclass must not break the check
+                    if _getattr(sub, "__module__", None) != "__main__":
+                        continue
+                    own = [k for k in sub.__mro__ if _getattr(k, "__module__", None) == "__main__"]
+                    if (_ndarray is not None and issubclass(sub, _ndarray)) or _any(
+                            name in _vars(k) for k in own for name in _protocol):
+                        found.append(sub.__qualname__)
+                except Exception:
                     continue
-                own = [k for k in sub.__mro__ if _getattr(k, "__module__", None) == "__main__"]
-                if (_ndarray is not None and issubclass(sub, _ndarray)) or _any(
-                        name in _vars(k) for k in own for name in _protocol):
-                    found.append(sub.__qualname__)
         return found
 
     _capture_new()
@@ -446,6 +449,8 @@ class _Scanner(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if any(k.arg == "metaclass" for k in node.keywords):
+            self.hit(node, f"gives class {node.name} a metaclass")
         for base in node.bases:
             if (_dotted(base) or "").endswith("ndarray"):
                 self.hit(node, f"subclasses {_dotted(base)} (an array that can lie to comparisons)")
