@@ -296,6 +296,11 @@ LYING_METHODS = {"__array_function__", "__array_ufunc__", "__array_wrap__", "__a
 HARMLESS_MAGICS = {"time", "timeit", "matplotlib", "load_ext autoreload", "autoreload", "prun", "who", "whos"}
 
 
+# What `!cmd` and `%magic` lines become, and how a hit describes them.
+_IPYTHON_CALLS = {"system": "runs a shell command ({})", "getoutput": "runs a shell command ({})",
+                  "run_line_magic": "runs the magic %{}", "run_cell_magic": "runs the cell magic %%{}"}
+
+
 @dataclass(frozen=True)
 class ScanHit:
     """One suspicious construct: the cell's id, the line in the cell, what it does."""
@@ -469,6 +474,14 @@ class _Scanner(ast.NodeVisitor):
         name = _dotted(node.func)
         if _harmless_magic(node):
             self.harmless_calls.add(id(node.func.value))
+            self.generic_visit(node)
+            return
+        func = node.func
+        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+                and _dotted(func.value.func) == "get_ipython" and func.attr in _IPYTHON_CALLS):
+            self.harmless_calls.add(id(func.value))  # described here instead of as get_ipython()
+            first = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else "?"
+            self.hit(node, _IPYTHON_CALLS[func.attr].format(first))
             self.generic_visit(node)
             return
         if name in SUSPICIOUS_CALLS and id(node) not in self.harmless_calls:
