@@ -84,7 +84,10 @@ c.Spawner.environment = {
     # in ~/.local/share/jupyter: JUPYTER_PATH comes first in Jupyter's search path
     "JUPYTER_PATH": str(VENV / "share" / "jupyter"),
     "MLPP_TIER": "fast",
+    # the shared, read-only datasets; each user's server turns MLPP_DATA into a view of them with a
+    # writable scores/ (config/common/jupyter_server_config.py)
     "MLPP_DATA": str(STATE / "data"),
+    "MLPP_HUB_SHARED_DATA": str(STATE / "data"),
     "MLPP_COURSE_ID": COURSE_ID,
     "MLPP_HUB_EXCHANGE": str(STATE / "exchange"),
     "OMP_NUM_THREADS": "2",
@@ -95,7 +98,8 @@ def _role_config(spawner) -> None:
     """Point the user's Jupyter at the instructor's or the students' nbgrader configuration."""
     role = "instructor" if spawner.user.name == INSTRUCTOR else "student"
     # a new dict: the configured one is shared by every spawner
-    spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": str(HUB_DIR / "config" / role)}
+    config_path = f"{HUB_DIR / 'config' / role}:{HUB_DIR / 'config' / 'common'}"
+    spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": config_path}
     spawner.log.info("mlpp hub: %s starts as %s (%s)", spawner.user.name, role,
                      shlex.join(spawner.cmd))
 

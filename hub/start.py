@@ -170,7 +170,7 @@ def check_instructor_config(instructor: str, env: dict[str, str]) -> None:
             "L('nbgrader_config.py', path=sys.argv[1]).load_config()")
     child_env = {**env, "HOME": user.pw_dir, "USER": instructor,
                  "MLPP_HUB_EXCHANGE": str(Path(env["MLPP_HUB_STATE"]) / "exchange"),
-                 "MLPP_DATA": str(Path(env["MLPP_HUB_STATE"]) / "data")}
+                 "MLPP_HUB_SHARED_DATA": str(Path(env["MLPP_HUB_STATE"]) / "data")}
     try:
         done = subprocess.run([str(VENV / "bin" / "python"), "-c", code, str(HUB_DIR / "config" / "instructor")],
                               env=child_env, user=user.pw_uid, group=user.pw_gid, extra_groups=[],

@@ -343,6 +343,10 @@ def test_a_term_on_the_hub(hub, users):
                     cwd=Path(pwd.getpwnam(alice).pw_dir))
     assert sees.returncode == 0, sees.stderr[-2000:]
     assert _as_user(alice, hub, ["touch", str(data / "mine")], cwd=Path("/")).returncode != 0
+    # each user's MLPP_DATA is a view of the shared files with a writable scores/ (the landscape's)
+    view = Path(pwd.getpwnam(alice).pw_dir) / ".cache" / "mlpp-data"
+    assert (view / "jets5-fast.h5").resolve() == data / "jets5-fast.h5"
+    assert _as_user(alice, hub, ["touch", str(view / "scores" / "mine")], cwd=Path("/")).returncode == 0
     inbound = hub.state / "exchange" / COURSE_ID / "inbound"
     assert _as_user(alice, hub, ["ls", str(inbound)], cwd=Path("/")).returncode != 0, "students can list the inbound"
 
@@ -402,7 +406,8 @@ def _as_user(name: str, hub: Hub, command: list[str], cwd: Path) -> subprocess.C
     env = {"HOME": user.pw_dir, "USER": name, "PATH": f"{VENV_BIN}:/usr/bin:/bin", "MLPP_TIER": "fast",
            "JUPYTER_CONFIG_PATH": str(REPO / "hub" / "config" / "instructor"),
            "JUPYTER_PATH": str(VENV_BIN.parent / "share" / "jupyter"), "MLPP_COURSE_ID": COURSE_ID,
-           "MLPP_HUB_EXCHANGE": str(hub.state / "exchange"), "MLPP_DATA": str(hub.state / "data")}
+           "MLPP_HUB_EXCHANGE": str(hub.state / "exchange"), "MLPP_DATA": str(hub.state / "data"),
+           "MLPP_HUB_SHARED_DATA": str(hub.state / "data")}
     return subprocess.run(command, cwd=cwd, env=env, user=user.pw_uid, group=user.pw_gid, extra_groups=[],
                           capture_output=True, text=True, timeout=120)
 

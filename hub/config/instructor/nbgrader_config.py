@@ -31,5 +31,5 @@ c.Exchange.root = os.environ["MLPP_HUB_EXCHANGE"]
 # instructor home, token or course files; the data read-only) with its limits per cell and notebook,
 # and the grader's tamper checks. The repository's config (loaded above) already sets up the sandbox;
 # here its data folder becomes the hub's shared one.
-sandbox.configure_nbgrader(c, data_dir=os.environ.get("MLPP_DATA") or None)
+sandbox.configure_nbgrader(c, data_dir=os.environ.get("MLPP_HUB_SHARED_DATA") or None)
 grading_guard.configure_nbgrader(c)
