@@ -384,6 +384,8 @@ def test_a_term_on_the_hub(hub, users):
         "alice fetches her feedback")
     feedback = list((Path(pwd.getpwnam(alice).pw_dir) / EXERCISE / "feedback").glob(f"*/{EXERCISE}.html"))
     assert len(feedback) == 1, f"alice's feedback: {feedback}"
+    total = f"(Score: {float(scores[alice][0])} / {float(scores[alice][1])})"
+    assert total in feedback[0].read_text(), f"{total} is not in alice's feedback"
 
     # the gradebook, exported as the instructor would in a terminal on the hub
     export = _as_user(instructor, hub, ["nbgrader", "export", "--to", "grades.csv"],
