@@ -507,25 +507,40 @@ class _Scanner(ast.NodeVisitor):
             self.hit(node, "uses __builtins__")
 
 
-def _module_names(trees: list[ast.AST]) -> set[str]:
-    """Names bound by ``import`` statements, plus the usual module aliases."""
-    names = {"np", "numpy", "mlpp", "sys", "os", "math", "builtins"}
+# Packages whose attributes the tests always rely on; the notebook's locked cells add theirs.
+RELIED_ON = {"numpy", "mlpp", "builtins", "sys"}
+
+
+def _module_names(trees: list[ast.AST], packages: set[str] | None = None) -> set[str]:
+    """Names bound to modules (by ``import``, ``from pkg import mod`` or ``t = np.testing``)
+    of the given top-level ``packages`` (None: any package)."""
+    top: dict[str, str] = {"np": "numpy", "numpy": "numpy", "mlpp": "mlpp", "sys": "sys", "builtins": "builtins"}
     for tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                names.update((a.asname or a.name.split(".")[0]) for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                # `from mlpp import kinematics`: a module when it is one; flag attribute writes on it anyway
-                if node.module.split(".")[0] in ("mlpp", "numpy", "scipy", "sklearn", "torch", "keras"):
-                    names.update((a.asname or a.name) for a in node.names if a.name != "*")
-    # Aliases: `t = np.testing` makes `t.assert_allclose = ...` a module write too.
-    for _ in range(2):
+                top.update({(a.asname or a.name.split(".")[0]): a.name.split(".")[0] for a in node.names})
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from mlpp import kinematics`: a module or a function; writes on either count
+                top.update({(a.asname or a.name): node.module.split(".")[0] for a in node.names if a.name != "*"})
+    for _ in range(2):  # aliases: `t = np.testing` makes `t.assert_allclose = ...` a module write too
         for tree in trees:
             for node in ast.walk(tree):
-                if isinstance(node, ast.Assign) and _root_name(node.value) in names and isinstance(
-                        node.value, (ast.Name, ast.Attribute)):
-                    names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return names
+                root = _root_name(node.value) if isinstance(node, ast.Assign) else None
+                if root in top and isinstance(node.value, (ast.Name, ast.Attribute)):
+                    top.update({t.id: top[root] for t in node.targets if isinstance(t, ast.Name)})
+    return {name for name, package in top.items() if packages is None or package in packages}
+
+
+def _imported_packages(trees: list[ast.AST]) -> set[str]:
+    """Top-level packages the given cells import."""
+    found = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
@@ -556,8 +571,10 @@ def _used_names(tree: ast.AST) -> set[str]:
 
 
 def _parse(source: str) -> ast.AST | None:
+    """The cell's AST as IPython compiles it (top-level ``await`` allowed), or None."""
     try:
-        return ast.parse(_python_source(source))
+        return compile(_python_source(source), "<cell>", "exec",
+                       flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except (SyntaxError, ValueError):
         return None
 
@@ -618,7 +635,10 @@ def scan_notebook(nb: dict[str, Any]) -> list[ScanHit]:
         else:
             provided |= _bound_names(trees[id(cell)])
     protected = read_by_tests & provided
-    module_names = _module_names([t for t in trees.values() if t is not None])
+    # Writes on modules count where the tests rely on them: numpy, mlpp, builtins, sys and what
+    # the locked cells import (not matplotlib's rcParams or os.environ in a student's cell).
+    relied_on = RELIED_ON | _imported_packages([trees[id(c)] for c in locked])
+    module_names = _module_names([t for t in trees.values() if t is not None], relied_on)
     hits = []
     locked_ids = {id(c) for c in locked}
     for i, cell in enumerate(cells):
