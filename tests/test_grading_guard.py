@@ -317,7 +317,9 @@ def test_all_eight_solutions_are_scanned():
     ("g = f.__globals__", "uses f.__globals__"),
     ("globals()['np'] = fake", "writes into a namespace"),
     ("get_ipython().input_transformers_cleanup.append(f)", "calls get_ipython()"),
-    ("!rm -rf /", "calls get_ipython()"),
+    ("!rm -rf /", "runs a shell command (rm -rf /)"),
+    ("%reset -f", "runs the magic %reset"),
+    ("import asyncio\nawait asyncio.sleep(0)\nnp.allclose = f", "rebinds the module attribute np.allclose"),
     ("class Liar(np.ndarray):\n    def __array_function__(self, *a):\n        return True",
      "subclasses np.ndarray"),
     ("class Liar:\n    def __eq__(self, other):\n        return True", "defines __eq__"),
@@ -355,6 +357,14 @@ def test_static_scan_flags_rebinding_the_names_the_tests_read():
     hits = [str(h) for h in guard.scan_notebook(nb)]
     assert "cell part3_answer line 1: rebinds 'len', which the tests use" in hits
     assert "cell part3_answer line 2: rebinds 'np', which the tests use" in hits
+
+
+def test_static_scan_ignores_settings_of_packages_the_tests_do_not_use():
+    nb = _submission(EX0, dict(_answers(EX0), part3_answer=_answers(EX0)["part3_answer"]
+                               + "\nimport os\nimport matplotlib.pyplot as plt\nos.environ['X'] = '1'\n"
+                                 "plt.rcParams['figure.dpi'] = 80\nnp.testing.assert_allclose = None\n"))
+    assert [h.what for h in guard.scan_notebook(nb)] == [
+        "rebinds the module attribute np.testing.assert_allclose"]
 
 
 def test_static_scan_reads_cells_that_only_claim_to_be_locked():
