@@ -482,6 +482,22 @@ def test_review_reasons_of_a_notebook_graded_without_the_guard():
     assert guard.review_reasons(nb) == [] and not guard.guarded(nb)
 
 
+def test_command_line_scans_submissions_and_reads_verdicts(tmp_path, capsys):
+    tampered = tmp_path / "mallory.ipynb"
+    write_notebook(_submission(EX0, _attacks()["fake_numpy"]), tampered)
+    solution = REPO / "solutions" / EX0 / f"{EX0}.ipynb"
+    assert guard.main([str(solution)]) == 0
+    assert guard.main([str(tampered)]) == 1
+    assert "cell part1_answer line 3: rebinds the module attribute np.allclose" in capsys.readouterr().out
+    graded = tmp_path / "graded.ipynb"
+    write_notebook({"cells": [], "metadata": {guard.METADATA_KEY: {"reasons": ["tampering: x"]}},
+                    "nbformat": 4, "nbformat_minor": 5}, graded)
+    assert guard.main(["--graded", str(graded)]) == 1 and "  tampering: x" in capsys.readouterr().out
+    (tmp_path / "broken.ipynb").write_text("{", encoding="utf-8")
+    assert guard.main([str(tmp_path / "broken.ipynb")]) == 1
+    assert "cannot read it as a notebook" in capsys.readouterr().err
+
+
 # --- wiring -------------------------------------------------------------------------------
 
 def test_configure_puts_the_guard_around_execute_once():

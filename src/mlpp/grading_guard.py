@@ -893,3 +893,41 @@ def guarded(notebook: dict[str, Any] | Path | str) -> bool:
     if not isinstance(notebook, dict):
         notebook = json.loads(Path(notebook).read_text(encoding="utf-8"))
     return METADATA_KEY in notebook.get("metadata", {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mlpp.grading_guard NOTEBOOK...``: the static scan, or a graded notebook's verdict."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mlpp.grading_guard",
+        description="Scan submitted notebooks for tampering with what the tests rely on (the static\n"
+                    "layer of the grading guard), or print why a graded notebook needs review.\n"
+                    "Locked cells are skipped: nbgrader restores them before grading.",
+        epilog="exit status 1 when something needs review.\nexample: python -m mlpp.grading_guard "
+               "submissions/*.ipynb",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK", help="submitted or graded .ipynb")
+    parser.add_argument("--graded", action="store_true",
+                        help="read the verdict the guard wrote into autograded notebooks instead of scanning")
+    args = parser.parse_args(argv)
+    flagged = False
+    for path in args.notebooks:
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            print(f"{path}: cannot read it as a notebook ({err.__class__.__name__}): give an .ipynb file",
+                  file=sys.stderr)
+            flagged = True
+            continue
+        found = review_reasons(nb) if args.graded else [str(h) for h in scan_notebook(nb)]
+        flagged |= bool(found)
+        print(f"{path}: " + ("needs review" if found else "nothing found"))
+        for line in found:
+            print(f"  {line}")
+    return 1 if flagged else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
