@@ -190,11 +190,6 @@ def inspect_page(browser, html: Path, timeout_ms: int = 30_000) -> PageReport:
                       ids=set(found["ids"]), text=found["text"], launch_menu_visible=found["launch_menu_visible"])
 
 
-def math_report(browser, html: Path, timeout_ms: int = 30_000) -> MathReport:
-    """How the math of ``html`` rendered, offline (``inspect_page`` reports the rest)."""
-    return inspect_page(browser, html, timeout_ms).math
-
-
 # External links are not fetched (the build machines are offline) but must be well-formed.
 _EXTERNAL_SCHEMES = {"http", "https", "mailto"}
 
