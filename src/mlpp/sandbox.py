@@ -32,6 +32,7 @@ from typing import Any, Iterable, Sequence
 
 EXECUTE_STEP = "mlpp.sandbox_kernel.SandboxedExecute"  # autograde's Execute step, by import name
 REPORT_STEP = "mlpp.sandbox_kernel.GradingReport"  # autograde's last step: writes the grading report
+SANDBOX_UID = 65534  # "nobody": the jail's user when the grader runs as root
 CELL_TIMEOUT = 180  # seconds one cell may run: the one limit `mlpp grade` and nbgrader's config share
 INSTALL_HINT = "install it with 'sudo apt-get install bubblewrap' (or 'make system')"
 # Environment variables a kernel may inherit (everything else, tokens included, is dropped).
@@ -43,7 +44,7 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "passw
              "localtime", "timezone", "hosts", "host.conf", "mime.types", "ssl", "ca-certificates", "fonts",
              "matplotlibrc", "os-release", "debian_version", "locale.alias")
 SIGNALS = {signal.SIGXCPU: "the CPU-time limit", signal.SIGXFSZ: "the file-size limit",
-           signal.SIGKILL: "a kill (memory or a limit)", signal.SIGSEGV: "a crash (segmentation fault)",
+           signal.SIGKILL: "killed by SIGKILL", signal.SIGSEGV: "a crash (segmentation fault)",
            signal.SIGABRT: "a crash (abort)", signal.SIGBUS: "a crash (bus error)"}
 
 
@@ -57,7 +58,7 @@ class Limits:
 
     memory_mb: int = 4096      # address space of the kernel (RLIMIT_AS)
     cpu_s: int = 900           # CPU seconds of the kernel, all threads (RLIMIT_CPU)
-    processes: int = 256       # processes and threads inside the sandbox (RLIMIT_NPROC)
+    processes: int = 512       # processes and threads of the jail's user (RLIMIT_NPROC)
     file_mb: int = 512         # largest file the kernel may write (RLIMIT_FSIZE)
     output_mb: int = 16        # cell outputs kept per notebook; the rest is dropped
     cell_timeout_s: int = CELL_TIMEOUT
@@ -85,8 +86,9 @@ def sandbox_problem() -> str | None:
     if bwrap is None:
         return f"the grading sandbox needs bubblewrap (bwrap), which is not installed: {INSTALL_HINT}"
     try:
-        proc = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", *_system_mounts(),
-                               "--", "/bin/true"], capture_output=True, text=True, timeout=30, check=False)
+        namespaces, as_user = _jail_user()
+        proc = subprocess.run([bwrap, *namespaces, "--die-with-parent", *_system_mounts(),
+                               "--", *as_user, "/bin/true"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"the grading sandbox (bwrap) cannot start ({err}): {INSTALL_HINT}"
     if proc.returncode != 0:
@@ -104,6 +106,21 @@ def require_sandbox() -> None:
 
 
 # --- the jail ---------------------------------------------------------------------------
+
+def _jail_user() -> tuple[list[str], list[str]]:
+    """bwrap's namespace options and the command that drops to the jail's user.
+
+    As a normal user: all namespaces, user id 1000 inside (the caller's outside). As root, a
+    user namespace would keep the kernel root outside, and Linux never applies the process
+    limit to root: bwrap mounts as root, and ``setpriv`` turns the kernel into
+    :data:`SANDBOX_UID` before it starts (the only capabilities kept are those two ids').
+    """
+    if os.geteuid() != 0:
+        return ["--unshare-all", "--uid", "1000", "--gid", "1000"], []
+    namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                  "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return namespaces, ["/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
+
 
 def _system_mounts() -> list[str]:
     """Read-only system folders and the few /etc files programs need."""
@@ -168,11 +185,17 @@ def bwrap_command(argv: Sequence[str], *, shared: Path, workdir: Path, limits: L
     data, cards = data_paths(data_dir)
     cards_dir = cards[0].parent if cards else None
     mib = 1 << 20
+    namespaces, as_user = _jail_user()
     cmd = [shutil.which("prlimit") or "prlimit", f"--as={limits.memory_mb * mib}", f"--cpu={limits.cpu_s}",
            f"--nproc={limits.processes}", f"--fsize={limits.file_mb * mib}", "--core=0", "--",
-           shutil.which("bwrap") or "bwrap",
-           "--unshare-all", "--die-with-parent", "--hostname", "sandbox", "--uid", "1000", "--gid", "1000",
-           *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+           shutil.which("bwrap") or "bwrap", *namespaces, "--die-with-parent", "--hostname", "sandbox",
+           *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    bound = [*python_paths(), *([data] if data.is_dir() else []), *cards, shared, workdir]
+    # bwrap makes missing parent folders 0700 as root: make them 0755 so the jail's user passes.
+    parents = sorted({q for path in bound for q in path.parents if q not in (Path("/"), Path("/tmp"))
+                      and not q.is_relative_to("/usr") and not any(q.is_relative_to(b) for b in bound)})
+    for parent in parents:
+        cmd += ["--perms", "0755", "--dir", str(parent)]
     for path in python_paths():
         cmd += ["--ro-bind", str(path), str(path)]
     if data.is_dir():
@@ -185,21 +208,29 @@ def bwrap_command(argv: Sequence[str], *, shared: Path, workdir: Path, limits: L
     cmd += ["--chdir", str(workdir), "--clearenv"]
     for key, value in kernel_env(data, cards_dir, env).items():
         cmd += ["--setenv", key, value]
-    return cmd + ["--", *argv]
+    return cmd + ["--", *as_user, *argv]
 
 
-def copy_workdir(source: Path | None, dest: Path) -> None:
-    """The kernel's working folder: the submission's files without notebooks (they may hold hidden tests)."""
+def copy_workdir(source: Path | None, dest: Path, max_bytes: int = 1 << 30) -> None:
+    """The kernel's working folder: the submission's files without notebooks (nbgrader's copy
+    there holds the hidden tests). Raises :class:`SandboxError` past ``max_bytes`` in all."""
     dest.mkdir(parents=True, exist_ok=True)
     if source is None or not source.is_dir():
         return
-    for path in source.rglob("*"):
+    source, dest = source.resolve(), dest.resolve()
+    if source in dest.parents or source == dest:
+        raise SandboxError(f"the kernel's folder {dest} lies inside the working folder {source}")
+    total = 0
+    for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
         if path.is_symlink() or path.suffix == ".ipynb" or ".ipynb_checkpoints" in rel.parts:
             continue
         if path.is_dir():
             (dest / rel).mkdir(parents=True, exist_ok=True)
         elif path.is_file():
+            total += path.stat().st_size
+            if total > max_bytes:
+                raise SandboxError(f"{source} holds more than {max_bytes >> 20} MiB: too much to grade in")
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest / rel)
 

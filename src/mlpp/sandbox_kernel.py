@@ -25,7 +25,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
 
 from mlpp.sandbox import (
-    CELL_TIMEOUT, DEFAULT_LIMITS, PASSED_ENV, SIGNALS, Limits, bwrap_command, copy_workdir, require_sandbox,
+    CELL_TIMEOUT, DEFAULT_LIMITS, PASSED_ENV, SANDBOX_UID, SIGNALS, Limits, bwrap_command, copy_workdir, require_sandbox,
 )
 
 
@@ -53,20 +53,33 @@ class SandboxKernelManager(AsyncKernelManager):
             self.transport = "ipc"
             self.connection_file = str(self.shared / "kernel.json")
             self.ip = str(self.shared / "kernel")
+        if self.kernel_spec is not None:
+            # A signal to the jail's process group does not reach the kernel's code reliably;
+            # ipykernel interrupts itself on a control-channel request.
+            self.kernel_spec.interrupt_mode = "message"
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         assert self.shared is not None
         source = Path(kw.get("cwd") or os.getcwd())
         workdir = self.shared / "work"
-        copy_workdir(source, workdir)
+        try:
+            copy_workdir(source, workdir)
+        except BaseException:
+            shutil.rmtree(self.shared, ignore_errors=True)
+            self.shared = None
+            raise
+        if os.geteuid() == 0:  # the jail runs as SANDBOX_UID: give it its folder and connection file
+            for path in [self.shared, *self.shared.rglob("*")]:
+                os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
         passed = {k: v for k, v in (kw.get("env") or {}).items() if k in PASSED_ENV}
         cmd = bwrap_command(kernel_cmd, shared=self.shared, workdir=workdir, limits=self.limits,
                             data_dir=self.data_dir or None, env=passed)
         self.stderr_path = self.shared / "kernel.log"
-        kw.update(cwd=str(self.shared), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                  stdout=subprocess.DEVNULL, stderr=self.stderr_path.open("wb"))
-        await super()._async_launch_kernel(cmd, **kw)
+        with self.stderr_path.open("wb") as log:  # the child keeps its own copy of the handle
+            kw.update(cwd=str(self.shared), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                      stdout=subprocess.DEVNULL, stderr=log)
+            await super()._async_launch_kernel(cmd, **kw)
 
     def exit_reason(self) -> str:
         """Why the jail ended, from its exit status and the kernel's last log line."""
@@ -90,7 +103,12 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
-        if not restart and self.shared is not None:
+        if not restart:
+            self.remove_folder()
+
+    def remove_folder(self) -> None:
+        """Delete the kernel's folder (connection file, sockets, working copy, log)."""
+        if self.shared is not None:
             shutil.rmtree(self.shared, ignore_errors=True)
             self.shared = None
 
@@ -130,6 +148,7 @@ class SandboxedExecute(Execute):
         if isinstance(km, SandboxKernelManager):
             km.limits = self.limits
             km.data_dir = self.data_dir
+            self._managers.append(km)
         return km
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):  # type: ignore[no-untyped-def]
@@ -142,10 +161,13 @@ class SandboxedExecute(Execute):
         report = report_of(resources)
         report.update(sandbox=self.sandbox, limits=asdict(self.limits))
         self._events: list[dict[str, Any]] = report.setdefault("events", [])
+        self._managers: list[SandboxKernelManager] = []
         try:
             return super().preprocess(nb, resources, km)
         finally:
             self.timeout = self._cell_timeout
+            for manager in self._managers:  # a kernel that died or was stopped may leave its folder
+                manager.remove_folder()
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):  # type: ignore[no-untyped-def]
         if cell.cell_type != "code" or not cell.source.strip():
@@ -244,8 +266,9 @@ class GradingReport(NbGraderPreprocessor):
 
 
 def _cell_name(cell: NotebookNode, index: int) -> str:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    return f"cell {grade_id}" if grade_id else f"cell {index}"
+    """``cell <grade id>``, else ``cell <cell id>`` (a cell the student added), else its position."""
+    name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id")
+    return f"cell {name}" if name else f"cell {index}"
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:

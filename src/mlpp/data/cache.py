@@ -20,6 +20,15 @@ from typing import Callable, Iterator
 import numpy as np
 
 MANIFEST = "manifest.json"
+# Data files are shared read-only (a hub's students, the grading sandbox): readable by all,
+# unlike mkstemp's 0600. The umask still applies, so a private setting stays private.
+FILE_MODE = 0o644
+
+
+def _publish_mode(path: str | Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, FILE_MODE & ~umask)
 
 
 class CorruptCacheError(RuntimeError):
@@ -42,6 +51,7 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
             json.dump(obj, handle, indent=1, sort_keys=True)
             handle.flush()
             os.fsync(handle.fileno())
+        _publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -91,6 +101,7 @@ def write_atomic(path: Path, writer: Callable[[Path], None], meta: dict | None =
         with open(tmp_path, "rb") as handle:
             os.fsync(handle.fileno())
         digest = sha256_of(tmp_path)
+        _publish_mode(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
