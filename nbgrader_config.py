@@ -8,6 +8,7 @@ release/ folder in the checkout and make the release byte-for-byte reproducible.
 """
 import os
 
+from mlpp.grading_guard import configure_nbgrader as configure_guard
 from mlpp.sandbox import configure_nbgrader
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
@@ -37,3 +38,6 @@ c.ClearOutput.enabled = True
 # course files, no home, no tokens) with the course's limits, among them the time per cell
 # (mlpp.sandbox.CELL_TIMEOUT): the same for `mlpp grade` and for the hub's formgrader.
 configure_nbgrader(c)
+# Tampering checks (mlpp.grading_guard) just before and after the sandboxed Execute step: a test
+# whose objects the submission rebound earns nothing, and the submission is flagged for review.
+configure_guard(c)

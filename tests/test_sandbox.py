@@ -349,7 +349,7 @@ def test_dead_kernel_keeps_points_before_it(attacked: dict) -> None:
 def test_output_flood_is_capped(attacked: dict) -> None:
     result = attacked["batch"].results["output_flood"]
     assert result.score == 3
-    assert f"output limit ({LIMITS.output_mb} MiB)" in result.reason
+    assert f"output limit ({LIMITS.output_mb} MiB per cell)" in result.reason
 
 
 @pytest.mark.slow
@@ -408,15 +408,16 @@ def test_course_config_sandboxes_nbgrader() -> None:
     c = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
     assert c.Execute.timeout == CELL_TIMEOUT == DEFAULT_LIMITS.cell_timeout_s < 600
     steps = [s if isinstance(s, str) else f"{s.__module__}.{s.__name__}" for s in c.Autograde.autograde_preprocessors]
-    assert steps[0] == EXECUTE_STEP and steps[-1] == REPORT_STEP
+    assert EXECUTE_STEP in steps[:3] and steps[-1] == REPORT_STEP  # the tamper guard may sit around it
     assert not [s for s in steps if s.endswith(".Execute")]
     assert c.SandboxedExecute.memory_mb == DEFAULT_LIMITS.memory_mb
 
     configure_nbgrader(c, data_dir="/srv/data", limits=Limits(cell_timeout_s=42, memory_mb=1000))
-    add_preprocessors(c, before=["guard.Before"], after=["guard.After"])
-    add_preprocessors(c, before=["guard.Before"])
+    add_preprocessors(c, before=["check.Before"], after=["check.After"])
+    add_preprocessors(c, before=["check.Before"])
     steps = list(c.Autograde.autograde_preprocessors)
-    assert steps[:3] == ["guard.Before", EXECUTE_STEP, "guard.After"] and steps.count("guard.Before") == 1
+    at = steps.index(EXECUTE_STEP)
+    assert steps[at - 1:at + 2] == ["check.Before", EXECUTE_STEP, "check.After"] and steps.count("check.Before") == 1
     assert (c.Execute.timeout, c.SandboxedExecute.memory_mb, c.SandboxedExecute.data_dir) == (42, 1000, "/srv/data")
 
 

@@ -414,7 +414,7 @@ LIMIT_FLAGS = {  # flag: (Limits field, metavar, help)
     "--cpu": ("cpu_s", "S", "CPU seconds of the kernel, all threads together"),
     "--processes": ("processes", "N", "processes and threads in the sandbox"),
     "--file-size": ("file_mb", "MIB", "largest file the kernel may write, MiB"),
-    "--output": ("output_mb", "MIB", "cell output kept per notebook, MiB"),
+    "--output": ("output_mb", "MIB", "output kept per cell, MiB"),
 }
 
 

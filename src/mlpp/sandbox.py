@@ -60,7 +60,7 @@ class Limits:
     cpu_s: int = 900           # CPU seconds of the kernel, all threads (RLIMIT_CPU)
     processes: int = 512       # processes and threads of the jail's user (RLIMIT_NPROC)
     file_mb: int = 512         # largest file the kernel may write (RLIMIT_FSIZE)
-    output_mb: int = 16        # cell outputs kept per notebook; the rest is dropped
+    output_mb: int = 8         # output kept per cell; the rest is dropped
     cell_timeout_s: int = CELL_TIMEOUT
     notebook_timeout_s: int = 600
 

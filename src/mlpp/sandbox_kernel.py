@@ -75,8 +75,11 @@ class SandboxKernelManager(AsyncKernelManager):
         passed = {k: v for k, v in (kw.get("env") or {}).items() if k in PASSED_ENV}
         cmd = bwrap_command(kernel_cmd, shared=self.shared, workdir=workdir, limits=self.limits,
                             data_dir=self.data_dir or None, env=passed)
-        self.stderr_path = self.shared / "kernel.log"
-        with self.stderr_path.open("wb") as log:  # the child keeps its own copy of the handle
+        # The kernel's stderr goes to a file outside its folders: the grader reads it back, and a
+        # file the student could swap for a link would let it read anything root can.
+        fd, log_path = tempfile.mkstemp(prefix="mlpp-kernel-", suffix=".log")
+        self.stderr_path = Path(log_path)
+        with os.fdopen(fd, "wb") as log:  # the child keeps its own copy of the handle
             kw.update(cwd=str(self.shared), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                       stdout=subprocess.DEVNULL, stderr=log)
             await super()._async_launch_kernel(cmd, **kw)
@@ -111,6 +114,9 @@ class SandboxKernelManager(AsyncKernelManager):
         if self.shared is not None:
             shutil.rmtree(self.shared, ignore_errors=True)
             self.shared = None
+        if self.stderr_path is not None:
+            self.stderr_path.unlink(missing_ok=True)
+            self.stderr_path = None
 
 
 class SandboxedExecute(Execute):
@@ -154,8 +160,7 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):  # type: ignore[no-untyped-def]
         self._started = time.monotonic()
         self._stopped: str | None = None
-        self._output_bytes = 0
-        self._output_capped = False
+        self._output_cell, self._output_bytes, self._output_capped = -1, 0, False
         self._cell_timeout = self.timeout
         # What happened goes into resources["mlpp"] for GradingReport (and any check after this step).
         report = report_of(resources)
@@ -220,14 +225,16 @@ class SandboxedExecute(Execute):
                                  "reason": f"memory limit ({self.memory_mb} MiB) reached (MemoryError)"})
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int):  # type: ignore[no-untyped-def]
-        # Output is kept in the grader's memory: cap it per notebook.
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        self._output_bytes += size
+        # Outputs are kept in the grader's memory: at most output_mb per cell. Per cell, not per
+        # notebook, so a flood in one cell does not silence the cells after it (checks included).
+        if cell_index != self._output_cell:
+            self._output_cell, self._output_bytes, self._output_capped = cell_index, 0, False
+        self._output_bytes += len(json.dumps(msg.get("content", {}), default=str))
         if self._output_bytes > self.output_mb << 20:
             if not self._output_capped:
                 self._output_capped = True
                 self._events.append({"cell": f"cell {cell_index}",
-                                     "reason": f"output limit ({self.output_mb} MiB) reached; the rest was dropped"})
+                                     "reason": f"output limit ({self.output_mb} MiB per cell) reached; the rest was dropped"})
                 outs.append(NotebookNode(output_type="stream", name="stderr",
                                          text=f"[output over {self.output_mb} MiB dropped by the grader]\n"))
             return None
