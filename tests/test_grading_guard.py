@@ -377,6 +377,85 @@ def test_static_scan_reads_cells_that_only_claim_to_be_locked():
         "cell fake line 1: rebinds the module attribute np.allclose"]
 
 
+# --- the kernel side, in an IPython shell of its own -------------------------------------
+
+# One interpreter imports IPython, numpy and the course library once, then forks a clean child
+# per case: capture, the case's cell, one check (the case's report goes to stdout).
+RUNTIME = """
+import json, os, sys
+from IPython.core.interactiveshell import InteractiveShell
+import numpy, numpy.testing, mlpp.kinematics
+install, cells = sys.stdin.read().split("\\0", 1)
+for i, cell in enumerate(json.loads(cells)):
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        shell = InteractiveShell.instance()
+        shell.run_cell(install.replace("NONCE", f"case{i}"))
+        shell.run_cell("import numpy as np")
+        shell.run_cell(cell)
+        shell.run_cell(f"_mlpp_guard_case{i}('{i:04x}', ['np', 'len'], {{'np': ['module', 'numpy', '']}})")
+        sys.stdout.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+CASES = [
+    ("x = np.zeros(3)\nx[0] = len([1, 2])", None),
+    ("np.isclose = lambda *a, **k: True", "numpy.isclose was rebound"),
+    ("np.testing.assert_allclose.__code__ = (lambda *a, **k: None).__code__",
+     "assert_allclose were replaced"),
+    ("np.allclose._implementation.__code__ = (lambda *a, **k: True).__code__", "allclose were replaced"),
+    ("import mlpp.kinematics\nmlpp.kinematics.delta_r.__defaults__ = (1,)",
+     "the code or defaults of mlpp.kinematics.delta_r were replaced"),
+    ("del np.testing.assert_allclose", "numpy.testing.assert_allclose was deleted"),
+    ("import sys\nsys.modules['numpy.testing'] = type(sys)('numpy.testing')",
+     "sys.modules['numpy.testing'] was replaced"),
+    ("len = lambda x: 500", "the builtin 'len' the tests use is shadowed in the notebook"),
+    ("import math as np", "the name 'np' the tests use no longer refers to numpy"),
+    ("__builtins__ = dict(vars(__builtins__))", "the notebook's __builtins__ was replaced"),
+    ("import threading, time\nthreading.Thread(target=lambda: time.sleep(60), daemon=True).start()",
+     "a thread runs the notebook's code between cells: <lambda>"),
+    ("get_ipython().events.register('pre_run_cell', lambda *a: None)",
+     "IPython's events.pre_run_cell got a hook from the notebook"),
+    ("get_ipython().set_custom_exc((AssertionError,), lambda *a, **k: None)",
+     "IPython's custom_exceptions was replaced"),
+    ("_real = _mlpp_guard_caseN\n_mlpp_guard_caseN = lambda *a, **k: _real(*a, **k)",
+     "the grading guard's check was called through a wrapper"),
+    ("class Liar(np.ndarray):\n    pass", "the notebook defines Liar, an array type"),
+]
+
+
+@pytest.fixture(scope="module")
+def kernel_reports() -> list[list[str]]:
+    """Each case's problems, from its signed report (the signature is verified here)."""
+    import subprocess
+    import sys
+
+    install = guard._runtime_source() + "_mlpp_guard_install('NONCE', ['numpy', 'numpy.testing', " \
+        "'mlpp.kinematics'], ('builtins', 'numpy', 'mlpp'))\n"
+    cells = [cell.replace("caseN", f"case{i}") for i, (cell, _) in enumerate(CASES)]
+    out = subprocess.run([sys.executable, "-c", RUNTIME], input=install + "\0" + json.dumps(cells),
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    lines = out.splitlines()
+    reports = []
+    for i in range(len(CASES)):
+        (key,) = [ln.split()[3] for ln in lines if ln.startswith(f"MLPP-GUARD case{i} [] ")]
+        (report,) = [ln[len("MLPP-GUARD "):] for ln in lines if ln.startswith(f"MLPP-GUARD {i:04x} ")]
+        body, signature = report.rsplit(" ", 1)
+        assert signature == hmac.new(bytes.fromhex(key), body.encode(), hashlib.sha256).hexdigest()
+        reports.append(json.loads(body.split(" ", 1)[1]))
+    return reports
+
+
+@pytest.mark.parametrize("case", range(len(CASES)), ids=[c[1] or "clean" for c in CASES])
+def test_the_check_in_the_kernel_finds_tampering(kernel_reports, case):
+    problems, expected = kernel_reports[case], CASES[case][1]
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in p for p in problems), problems
+
+
 # --- the verdict, without a kernel --------------------------------------------------------
 
 def _injected(exercise: str = EX0):

@@ -91,12 +91,14 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
     import json
     import os
     import sys
+    import threading
 
     # References taken before any student code ran; the checker uses only these.
     _id, _type, _vars, _isinstance, _getattr = id, type, vars, isinstance, getattr
     _dict, _tuple, _list, _sorted, _len, _str, _any, _zip = dict, tuple, list, sorted, len, str, any, zip
     issubclass = builtins.issubclass  # noqa: A001 (the original, bound before student code)
     _dumps, _modules, _stdout, _frame = json.dumps, sys.modules, sys.stdout, sys._getframe
+    _threads_frames, _this_thread = sys._current_frames, threading.get_ident
     # The reports are signed with a key that exists only here and in the first cell's output
     # (read by the grader before student code runs): a replaced checker cannot sign.
     _key, _mac, _sha = os.urandom(16), hmac.new, hashlib.sha256
@@ -200,6 +202,19 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
                     continue
         return found
 
+    def _notebook_threads():
+        """Other threads that are running the notebook's own code (they could patch between cells)."""
+        found = []
+        for ident, frame in _threads_frames().items():
+            if ident == _this_thread():  # the one running this check
+                continue
+            while frame is not None:
+                if not _str(frame.f_code.co_filename).startswith(_trusted_roots):
+                    found.append(f"{frame.f_code.co_name} (line {frame.f_lineno})")
+                    break
+                frame = frame.f_back
+        return found
+
     _capture_new()
     builtin_names = modules["builtins"][1]
     hooks = _hooks()
@@ -235,6 +250,8 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
                     problems.append(f"IPython's {key} got a hook from the notebook")
             elif _len(after) != _len(before) or _any(a is not b for a, b in _zip(after, before)):
                 problems.append(f"IPython's {key} was replaced")
+        for where in _notebook_threads():
+            problems.append(f"a thread runs the notebook's code between cells: {where}")
         for name in _lying_classes():
             problems.append(f"the notebook defines {name}, an array type that can answer numpy's comparisons")
         namespace = shell.user_ns
@@ -275,6 +292,8 @@ SUSPICIOUS_MODULES = {
     "mlpp.sandbox": "reaches the grading sandbox", "unittest.mock": "patches objects",
     "threading": "runs code between cells", "_thread": "runs code between cells",
     "signal": "runs code between cells", "atexit": "runs code at exit", "marshal": "builds code objects",
+    "asyncio": "runs code between cells", "tornado": "runs code between cells", "zmq": "reaches the kernel",
+    "multiprocessing": "runs code beside the tests", "concurrent": "runs code between cells",
     "forbiddenfruit": "patches builtin types", "sys": None,  # only some attributes of sys (below)
 }
 SUSPICIOUS_SYS = {"modules", "_getframe", "settrace", "setprofile", "meta_path", "path_hooks",
