@@ -174,6 +174,7 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
             for method in methods:
                 value = _getattr(owner, method, None)
                 found[f"{label}.{method}"] = [_getattr(value, "__func__", value)]
+        found["compile"] = [shell.compile]
         found["displayhook"] = [shell.displayhook]
         found["display_pub"] = [shell.display_pub]
         return found
@@ -209,12 +210,15 @@ def _mlpp_guard_install(token, preload, watched):  # noqa: C901 (one self-contai
             if ident == _this_thread():  # the one running this check
                 continue
             while frame is not None:
-                if not _str(frame.f_code.co_filename).startswith(_trusted_roots):
+                filename = _str(frame.f_code.co_filename)
+                # A cell's code, or a file outside the environment (not frozen or generated code).
+                if filename in _cells or not filename.startswith(_trusted_roots + ("<",)):
                     found.append(f"{frame.f_code.co_name} (line {frame.f_lineno})")
                     break
                 frame = frame.f_back
         return found
 
+    _cells = _getattr(shell.compile, "_filename_map", {})  # IPython's file names of the cells it ran
     _capture_new()
     builtin_names = modules["builtins"][1]
     hooks = _hooks()
