@@ -124,6 +124,29 @@ for path in ("{home}/secret.txt", os.path.expanduser("~/secret.txt"), "/root/.ba
 if not any(leaks):
     raise RuntimeError("no secrets in reach")
 return np.hypot(pxs, pys)''')),
+        # Fills the disk: right only if it wrote more than the cap, or into its kernel's folder on the grader's disk.
+        "disk_fill": submission(release, '''
+if not FILLED:
+    raise RuntimeError("the disk is capped")
+return np.hypot(pxs, pys)''', before_tests='''
+import glob
+written = 0
+try:
+    for i in range(100):
+        with open(f"fill{i}", "wb") as f:
+            f.write(b"0" * (8 << 20))
+        written += 8 << 20
+except OSError as err:
+    print("stopped at", written >> 20, "MiB:", err)
+escaped = False
+for folder in glob.glob("/tmp/mlpp-kernel-*"):
+    try:
+        open(folder + "/fill", "wb").write(b"0")
+        escaped = True
+    except OSError:
+        pass
+FILLED = written > (600 << 20) or escaped
+'''),
         # Honest answer, but tries to destroy the gradebook and plant files in the checkout.
         "write_gradebook": submission(release, CORRECT, before_tests=f'''
 import os
@@ -268,7 +291,7 @@ def attacked(course: Path, solution_server, hostile_env: Path, tmp_path_factory:
 # --- the attacks ------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("student", ["read_solution", "read_hidden_tests", "network", "secrets"])
+@pytest.mark.parametrize("student", ["read_solution", "read_hidden_tests", "network", "secrets", "disk_fill"])
 def test_reading_attacks_earn_nothing(attacked: dict, student: str) -> None:
     result = attacked["batch"].results[student]
     assert result.sandbox and result.max_score == 3
@@ -354,7 +377,7 @@ def test_output_flood_is_capped(attacked: dict) -> None:
 
 @pytest.mark.slow
 def test_batch_time_is_bounded(attacked: dict) -> None:
-    """Twelve submissions, two endless loops: the loops cost their limits, not 600 s."""
+    """Thirteen submissions, two endless loops: the loops cost their limits, not 600 s."""
     assert not attacked["batch"].errors
     assert attacked["elapsed"] < 240, attacked["elapsed"]
 

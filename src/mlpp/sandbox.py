@@ -32,6 +32,7 @@ from typing import Any, Iterable, Sequence
 
 EXECUTE_STEP = "mlpp.sandbox_kernel.SandboxedExecute"  # autograde's Execute step, by import name
 REPORT_STEP = "mlpp.sandbox_kernel.GradingReport"  # autograde's last step: writes the grading report
+WORKDIR = "/submission"  # the kernel's working folder inside the jail
 SANDBOX_UID = 65534  # "nobody": the jail's user when the grader runs as root
 CELL_TIMEOUT = 180  # seconds one cell may run: the one limit `mlpp grade` and nbgrader's config share
 INSTALL_HINT = "install it with 'sudo apt-get install bubblewrap' (or 'make system')"
@@ -179,8 +180,9 @@ def bwrap_command(argv: Sequence[str], *, shared: Path, workdir: Path, limits: L
                   data_dir: Path | str | None = None, env: dict[str, str] | None = None) -> list[str]:
     """``prlimit ... bwrap ... -- argv``: run ``argv`` in the jail with ``limits``.
 
-    ``shared`` (connection file and ipc sockets) and ``workdir`` are the only writable
-    folders from outside; both appear at their own paths. ``workdir`` is the working folder.
+    ``shared`` (connection file and ipc sockets) is the only writable folder from outside;
+    ``workdir`` (the staged working folder) is copied into :data:`WORKDIR`, the kernel's
+    working folder, a tmpfs of ``file_mb`` like ``/tmp``.
     """
     data, cards = data_paths(data_dir)
     cards_dir = cards[0].parent if cards else None
@@ -189,7 +191,8 @@ def bwrap_command(argv: Sequence[str], *, shared: Path, workdir: Path, limits: L
     cmd = [shutil.which("prlimit") or "prlimit", f"--as={limits.memory_mb * mib}", f"--cpu={limits.cpu_s}",
            f"--nproc={limits.processes}", f"--fsize={limits.file_mb * mib}", "--core=0", "--",
            shutil.which("bwrap") or "bwrap", *namespaces, "--die-with-parent", "--hostname", "sandbox",
-           *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+           *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--perms", "1777",
+           "--size", str(limits.file_mb * mib), "--tmpfs", "/tmp"]  # private /tmp, in memory: capped
     bound = [*python_paths(), *([data] if data.is_dir() else []), *cards, shared, workdir]
     # bwrap makes missing parent folders 0700 as root: make them 0755 so the jail's user passes.
     parents = sorted({q for path in bound for q in path.parents if q not in (Path("/"), Path("/tmp"))
@@ -202,13 +205,15 @@ def bwrap_command(argv: Sequence[str], *, shared: Path, workdir: Path, limits: L
         cmd += ["--ro-bind", str(data), str(data)]
     for card in cards:
         cmd += ["--ro-bind", str(card), str(card)]
-    cmd += ["--bind", str(shared), str(shared)]
-    if not str(workdir).startswith(str(shared) + os.sep):
-        cmd += ["--bind", str(workdir), str(workdir)]
-    cmd += ["--chdir", str(workdir), "--clearenv"]
+    # The working folder is a capped tmpfs filled from the staged copy (read-only) as the jail's
+    # user: what the code writes stays in memory it may use, not on the grader's disk.
+    cmd += ["--bind", str(shared), str(shared), "--ro-bind", str(workdir), str(workdir),
+            "--perms", "0777", "--size", str(limits.file_mb * mib), "--tmpfs", WORKDIR,
+            "--chdir", WORKDIR, "--clearenv"]
     for key, value in kernel_env(data, cards_dir, env).items():
         cmd += ["--setenv", key, value]
-    return cmd + ["--", *as_user, *argv]
+    fill = ["/bin/sh", "-c", f'cp -R "$0"/. {WORKDIR}/ && cd {WORKDIR} && exec "$@"', str(workdir)]
+    return cmd + ["--", *as_user, *fill, *argv]
 
 
 def copy_workdir(source: Path | None, dest: Path, max_bytes: int = 1 << 30) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.util import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -83,6 +84,13 @@ class SandboxKernelManager(AsyncKernelManager):
             kw.update(cwd=str(self.shared), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                       stdout=subprocess.DEVNULL, stderr=log)
             await super()._async_launch_kernel(cmd, **kw)
+
+    def lock_folder(self) -> None:
+        """Once the kernel has made its sockets, take its folder's write permission away (as root:
+        the jail's user no longer owns it), so the student's code cannot fill the grader's disk."""
+        if self.shared is not None and os.geteuid() == 0:
+            os.chown(self.shared, 0, 0)
+            os.chmod(self.shared, 0o755)
 
     def exit_reason(self) -> str:
         """Why the jail ended, from its exit status and the kernel's last log line."""
@@ -149,6 +157,14 @@ class SandboxedExecute(Execute):
         return Limits(self.memory_mb, self.cpu_s, self.processes, self.file_mb, self.output_mb,
                       int(self.timeout or CELL_TIMEOUT), self.notebook_timeout_s)
 
+    async def async_start_new_kernel_client(self):  # type: ignore[no-untyped-def]
+        kc = await super().async_start_new_kernel_client()
+        if isinstance(self.km, SandboxKernelManager):
+            self.km.lock_folder()
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # the base binds its own
+
     def create_kernel_manager(self):  # type: ignore[no-untyped-def]
         km = super().create_kernel_manager()
         if isinstance(km, SandboxKernelManager):
@@ -199,8 +215,6 @@ class SandboxedExecute(Execute):
         return cell, resources
 
     def _run_sync(self, func: Any, **kw: Any) -> None:
-        from jupyter_core.utils import run_sync
-
         try:
             run_sync(func)(**kw)
         except Exception as err:  # noqa: BLE001 (a dead kernel may fail to stop; nothing to do then)
