@@ -502,3 +502,22 @@ def test_generated_data_is_readable_by_all(tmp_path: Path) -> None:
     assert (tmp_path / "sub" / "x.npz").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "sub" / "manifest.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "sub").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.slow
+def test_notebook_time_limit_stops_the_rest(tmp_path: Path) -> None:
+    """Cells that each stay under the cell limit still cannot run past the notebook limit."""
+    import nbformat
+
+    from mlpp.sandbox_kernel import SandboxedExecute
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(3)]
+    step = SandboxedExecute(timeout=10, notebook_timeout_s=6)
+    start = time.monotonic()
+    nb, resources = step.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert time.monotonic() - start < 30
+    assert [o.ename for o in nb.cells[2].outputs] == ["NotRun"]
+    assert "notebook time limit (6 s)" in nb.cells[2].outputs[0].evalue
+    assert [e["reason"] for e in resources["mlpp"]["events"]][-1] == "the notebook time limit (6 s) was reached"

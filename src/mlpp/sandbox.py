@@ -7,9 +7,11 @@ Inside the kernel sees:
 - the system (``/usr``, a few files of ``/etc``), the Python interpreter, the course's
   virtual environment and the course library (``src/``), all read-only;
 - the generated data (``datasets/cache`` or ``data_dir``) and the dataset cards, read-only;
-- a private writable ``/tmp`` (also ``$HOME``) and a writable working folder: a copy of the
-  submission's folder without its notebooks (nbgrader's copy there holds the hidden tests);
-- no network, no other process, a scrubbed environment (no tokens, ``HOME=/tmp``);
+- a private ``/tmp`` (also ``$HOME``) and a working folder ``/submission`` filled with the
+  submission folder's files but not its notebooks (nbgrader's copy there holds the hidden
+  tests), both in memory and capped at ``file_mb``;
+- no network, no other process, a scrubbed environment (no tokens, ``HOME=/tmp``), and, when
+  the grader is root, the unprivileged user :data:`SANDBOX_UID` (root ignores the process limit);
 
 and none of ``solutions/``, ``grading/``, the nbgrader course, the instructor's home or the
 rest of the checkout. Limits (:class:`Limits`) are set with ``prlimit`` on the jail (memory,

@@ -132,8 +132,10 @@ class SandboxedExecute(Execute):
 
     A dead kernel, a time-out or the notebook limit does not abort the notebook: the cells
     after it get an error output ("not run: ..."), so nbgrader keeps the points earned
-    before it and gives none for the rest; the reasons go to ``report_dir`` (if set) and to
-    the notebook's cells, where the formgrader shows them.
+    before it and gives none for the rest; the reasons go to ``resources["mlpp"]["events"]``
+    (written out by :class:`GradingReport`) and to the notebook's cells, where the formgrader
+    shows them. Limits are its traits (``c.SandboxedExecute.memory_mb`` ...; the per-cell one
+    is nbgrader's ``c.Execute.timeout``), set by :func:`mlpp.sandbox.configure_nbgrader`.
     """
 
     sandbox = Bool(True, help="run the kernel in the bwrap jail (False only in a trusted setting)").tag(config=True)
