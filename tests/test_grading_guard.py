@@ -10,6 +10,7 @@ on all the solutions and releases.
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import hmac
 import json
@@ -283,6 +284,25 @@ def test_solution_of_exercise_01_scores_full_and_is_not_flagged(tmp_path):
     honest = graded["honest"]
     assert honest["guarded"] and honest["reasons"] == []
     assert honest["scores"] == honest["max"], honest["scores"]
+
+
+@pytest.mark.slow
+def test_mlpp_grade_reports_tampering_in_the_json_and_the_csv(tmp_path):
+    from mlpp.grading import grade_batch
+
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    write_notebook(_submission(EX0, _attacks()["fake_numpy"]), folder / "mallory.ipynb")
+    batch = grade_batch(folder, EX0, source_root=REPO, db_path=tmp_path / "gradebook.db",
+                        csv_path=tmp_path / "grades.csv")
+    result = batch.results["mallory"]
+    assert result.score == 0 and result.max_score == 10
+    assert result.to_dict()["needs_review"] is True
+    assert any("tampering: numpy.testing.assert_allclose was rebound" in r for r in result.review_reasons)
+    with (tmp_path / "grades.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["student"] == "mallory" and rows[0]["needs_review"] == "yes"
+    assert "numpy.allclose was rebound" in rows[0]["review_reasons"]
 
 
 # --- static scan --------------------------------------------------------------------------
