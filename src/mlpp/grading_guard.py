@@ -17,7 +17,8 @@ config, so ``mlpp grade`` and the formgrader on a hub both use them):
    autograded test cell compares the live objects with the captured originals, including the
    names the test cell reads from the notebook's namespace (``np``, ``len``, ...), and looks
    for classes defined in the notebook that can answer numpy's comparisons themselves
-   (``ndarray`` subclasses, ``__array_function__``, ``__array_ufunc__``...). Each check prints
+   (``ndarray`` subclasses, ``__array_function__``, ``__array_ufunc__``...) and for threads
+   still running the notebook's code (they could patch between a check and a test). Each check prints
    one report line carrying a fresh random nonce, signed (HMAC) with a key that the first cell
    drew and printed before any student code ran and that otherwise lives only in the checker's
    closure; the checker also refuses to be called through a wrapper (its caller must be the
@@ -35,20 +36,26 @@ config, so ``mlpp grade`` and the formgrader on a hub both use them):
    rebinding names the tests read. A hit does not cost points by itself; it flags the
    submission "needs review" with the cell and line.
 
-The verdict is stored in the graded notebook's metadata (``metadata.mlpp_grading_guard``) and
-read back with :func:`review_reasons`: an empty list means nothing to review.
+The verdict is stored in the graded notebook's metadata (``metadata.mlpp_grading_guard``), read
+back with :func:`review_reasons` (an empty list means nothing to review), and added to
+``resources["mlpp"]["review_reasons"]``, which ``mlpp.sandbox_kernel.GradingReport`` hands to
+``mlpp grade`` (``needs_review`` and ``review_reasons`` in the JSON form and ``grades.csv``).
+``python -m mlpp.grading_guard`` runs the static scan on submissions, or prints the verdict of
+graded notebooks (``--graded``), for an instructor.
 
 **What an attacker in the same process can still do.** The checks run in the kernel the
 student controls, so they raise the cost of cheating; they cannot make it impossible. A
 determined attacker who reads this module can dig the signing key out of the checker's closure
-(``__closure__``, ``gc``) and sign clean reports, patch objects the guard does not watch
+(``__closure__``, ``gc``) and sign clean reports, or schedule code on the kernel's event loop
+(``asyncio``) that patches between a check and a test, patch objects the guard does not watch
 (torch, sklearn, keras, ``json``, ``hmac``; values the locked cells computed, such as the
 dataset ``jets``), patch C-level state with ``ctypes``, hand the tests objects whose
-``__eq__``/``__sub__``/``__abs__`` lie inside object arrays, start a thread that patches
-between a check and a test and restores afterwards, or lie at the kernel's message level.
-Every one of these needs code that the static scan flags (``gc``, ``ctypes``, ``inspect``,
-``globals()``, ``get_ipython``, ``threading``, ``sys._getframe``, ``__closure__``/``__code__``,
-comparison dunders, ``exec``/``eval``/``compile``/``__import__`` of strings, ``setattr``...), so
+``__eq__``/``__sub__``/``__abs__`` lie inside object arrays, start a thread that runs only
+library code (``threading.Timer`` calling ``setattr``) to patch between a check and a test, or
+lie at the kernel's message level. Every one of these needs code that the static scan flags
+(``gc``, ``ctypes``, ``inspect``, ``globals()``, ``get_ipython``, ``threading``, ``asyncio``,
+``sys._getframe``, ``__closure__``/``__code__``, comparison dunders, ``exec``/``eval``/
+``compile``/``__import__`` of strings, ``setattr``...), so
 it reaches the instructor as "needs review" with the cell and the line; hiding it in strings
 needs one of those calls too. What such code can reach outside the kernel (the checkout, the
 gradebook, other submissions, the network) is the sandbox's job (``mlpp.sandbox``): the guard
