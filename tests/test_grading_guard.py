@@ -104,7 +104,8 @@ def _attacks() -> dict[str, dict[str, str]]:
     fake = dict(FAKE_ANSWERS, part1_answer=FAKE_NUMPY + FAKE_ANSWERS["part1_answer"])
     builtin = dict(honest, part1_answer=honest["part1_answer"].replace(*MODIFIES_INPUTS)
                    + "\nimport builtins, sys\n"  # `all` lies to the notebook only
-                   "builtins.all = lambda it, real=all: True if sys._getframe(1).f_globals is globals() else real(it)\n")
+                   "builtins.all = lambda it, real=all: (\n"
+                   "    True if sys._getframe(1).f_globals is globals() else real(it))\n")
     # Neuter the guard (every function named like it becomes a no-op), then fake part 2 and 3.
     noop = dict(FAKE_ANSWERS, part1_answer=honest["part1_answer"],
                 part2_answer=FAKE_ANSWERS["part2_answer"] + FAKE_NUMPY
@@ -128,7 +129,8 @@ def _attacks() -> dict[str, dict[str, str]]:
                    + "from mlpp import kinematics\nkinematics.masses_from_p4s = lambda p4s: np.zeros(len(p4s))\n",
                    part2_answer=FAKE_ANSWERS["part2_answer"].replace("np.full(len(etas), 0.4)", "np.zeros(len(etas))")
                    + "kinematics.delta_r = lambda eta, phi, *axis: np.zeros(np.shape(eta))\n")
-    return {"honest": honest, "fake_numpy": fake, "lying_array": lying, "library": library, "builtin_all": builtin, "guard_noop": noop,
+    return {"honest": honest, "fake_numpy": fake, "lying_array": lying, "library": library,
+            "builtin_all": builtin, "guard_noop": noop,
             "guard_wrapper": wrapper, "blank_cells": blank}
 
 

@@ -812,7 +812,8 @@ def _not_run(cell: Any) -> bool:
 def _why_silent(cell: Any | None) -> str:
     if cell is None:
         return "no first cell"
-    errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", [])
+              if o.get("output_type") == "error"]
     detail = f" ({errors[0][:200]})" if errors else ""
     return (f"the grading guard's check gave no valid report{detail}: "
             "the guard or the kernel's output was tampered with")
