@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -58,8 +59,10 @@ def run_once(notebook: Path, tier: str, timeout: int) -> tuple[float, float]:
             time.sleep(0.2)
         seconds = time.perf_counter() - start
         if launcher.returncode != 0:
-            tail = launcher.stderr.read().decode(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"{notebook} failed in the {tier} tier: {' | '.join(tail)}")
+            lines = launcher.stderr.read().decode(errors="replace").strip().splitlines()
+            # nbconvert ends with the failing cell's source; the exception's own line is above it
+            raised = [ln.strip() for ln in lines if re.match(r"^\s*\w*(Error|Exception|Interrupt|Exit)\b", ln)]
+            raise RuntimeError(f"{notebook} failed in the {tier} tier: {' | '.join(raised[-1:] + lines[-3:])}")
     return seconds, peak / 1e9
 
 
