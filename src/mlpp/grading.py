@@ -183,6 +183,19 @@ def _result(exercise: str, student: str, grades: list[dict[str, Any]], order: di
                        review_reasons=reasons, sandbox=bool(note.get("sandbox", True)))
 
 
+def _autograde_here(submissions: dict[str, Path], exercise: str, source_root: Path, job: dict[str, Any],
+                    verbose: bool) -> dict[str, Any]:
+    """One nbgrader run (this process's subprocess) for every submission, in order."""
+    with tempfile.TemporaryDirectory(prefix="mlpp-grade-") as tmp:
+        course = Path(tmp)
+        make_course(course, [source_root / SOURCE_DIR / exercise], config_path(source_root))
+        for student, path in submissions.items():
+            dest = course / "submitted" / student / exercise / f"{exercise}.ipynb"
+            dest.parent.mkdir(parents=True)
+            shutil.copyfile(path, dest)
+        return run_nbgrader(course, job, verbose=verbose)
+
+
 def _autograde(
     submissions: dict[str, Path],
     exercise: str,
@@ -193,8 +206,11 @@ def _autograde(
     db_url: str | None = None,
     notes: dict[str, dict[str, Any]] | None = None,
     verbose: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> tuple[dict[str, GradeResult], dict[str, str], dict[str, GradeResult]]:
-    """Grade checked submissions ``{student: notebook}`` in one nbgrader run.
+    """Grade checked submissions ``{student: notebook}`` in one nbgrader run, or with
+    ``workers``/``scheduler`` one private run per submission (:mod:`mlpp.grading_batch`).
 
     Returns this run's results, its errors, and every student of the exercise in the
     gradebook (earlier runs too; their reasons and review flags come from ``notes``,
@@ -204,16 +220,15 @@ def _autograde(
     order = {name: i for i, name in enumerate(source_ids)}
     notes = {} if notes is None else notes
     results, errors = {}, {}
-    with tempfile.TemporaryDirectory(prefix="mlpp-grade-") as tmp:
-        course = Path(tmp)
-        make_course(course, [source_root / SOURCE_DIR / exercise], config_path(source_root))
-        for student, path in submissions.items():
-            dest = course / "submitted" / student / exercise / f"{exercise}.ipynb"
-            dest.parent.mkdir(parents=True)
-            shutil.copyfile(path, dest)
-        job = {"generate": [exercise], "db_url": db_url, "limits": asdict(limits), "sandbox": sandbox,
-               "autograde": {"exercise": exercise, "students": list(submissions)}}
-        outcome = run_nbgrader(course, job, verbose=verbose)
+    job = {"generate": [exercise], "db_url": db_url, "limits": asdict(limits), "sandbox": sandbox,
+           "autograde": {"exercise": exercise, "students": list(submissions)}}
+    if workers or scheduler:
+        from mlpp.grading_batch import autograde_parallel
+
+        outcome = autograde_parallel(submissions, exercise, source_root, job, workers=workers,
+                                     scheduler=scheduler, verbose=verbose)
+    else:
+        outcome = _autograde_here(submissions, exercise, source_root, job, verbose)
     generated = outcome["generate"][exercise]
     if not generated["success"]:
         raise GradingError(f"nbgrader could not generate {exercise}: {last_error_line(generated)}")
@@ -308,6 +323,8 @@ def grade_batch(
     limits: Limits | None = None,
     sandbox: bool = True,
     verbose: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> BatchResult:
     """Grade every submission in ``directory`` into a gradebook and a CSV file.
 
@@ -315,6 +332,9 @@ def grade_batch(
     A file that cannot be graded lands in ``errors`` and the others go on. The CSV has one
     row per student of the exercise in the gradebook (earlier batches too): student, score,
     max_score, one column per part, then reason, needs_review, review_reasons, sandbox.
+    ``workers`` (local processes) or ``scheduler`` (a Dask address) grade the submissions in
+    parallel, each in a private course; this process alone writes the gradebook, and the
+    grades are those of the sequential run (one nbgrader run) that neither gives.
     """
     root = Path(source_root or repo_root())
     limits = (limits or DEFAULT_LIMITS).updated(cell_timeout_s=timeout)
@@ -341,7 +361,8 @@ def grade_batch(
         notes = _read_notes(notes_path, exercise)
         results, failed, everyone = _autograde(
             submissions, exercise, root, limits=limits, sandbox=sandbox,
-            db_url=f"sqlite:///{db_path.resolve()}", notes=notes, verbose=verbose)
+            db_url=f"sqlite:///{db_path.resolve()}", notes=notes, verbose=verbose, workers=workers,
+            scheduler=scheduler)
         errors.update(failed)
         _write_notes(notes_path, exercise, {s: n for s, n in notes.items() if s in everyone})
         if everyone:
@@ -430,13 +451,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                "  mlpp grade my_01_nn_recap.ipynb --exercise 01_nn_recap\n"
                "  mlpp grade --batch submissions/ --exercise 01_nn_recap   "
                "(-> grading/grades.csv, every student graded so far)\n"
-               "  mlpp grade --batch submissions/ --exercise 01_nn_recap --timeout 60 --memory 2048",
+               "  mlpp grade --batch submissions/ --exercise 01_nn_recap --timeout 60 --memory 2048\n"
+               "  mlpp grade --batch submissions/ --exercise 01_nn_recap --workers 4\n"
+               "  mlpp grade --batch submissions/ --exercise 01_nn_recap --scheduler tcp://scheduler:8786",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("submission", nargs="?", metavar="SUBMISSION.ipynb", help="the notebook to grade")
     parser.add_argument("--exercise", required=True, metavar="ID", help="exercise ID, a folder of solutions/")
     parser.add_argument("--batch", metavar="DIR", type=Path,
                         help="grade DIR/<student>.ipynb or DIR/<student>/<ID>.ipynb into grading/")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="with --batch: grade N submissions at a time, each in its own sandbox "
+                             "(default: one after the other)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="with --batch: grade on this Dask scheduler's workers (same course checkout "
+                             "and environment there), e.g. tcp://scheduler:8786")
     parser.add_argument("--student", default="student", metavar="NAME", help="student name for a single notebook")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     limits = parser.add_argument_group("limits per submission (defaults in mlpp.sandbox.Limits)")
@@ -461,6 +490,12 @@ def _main(args: argparse.Namespace) -> int:
     if (args.submission is None) == (args.batch is None):
         print("mlpp grade: give either SUBMISSION.ipynb or --batch DIR", file=sys.stderr)
         return 2
+    if (args.workers is not None or args.scheduler) and args.batch is None:
+        print("mlpp grade: --workers and --scheduler go with --batch DIR", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers <= 0:
+        print(f"mlpp grade: --workers must be a positive whole number, got {args.workers}", file=sys.stderr)
+        return 2
     if not args.sandbox:
         print(f"mlpp grade: {NO_SANDBOX_WARNING}", file=sys.stderr)
     try:
@@ -477,7 +512,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def _main_batch(args: argparse.Namespace) -> int:
     batch = grade_batch(args.batch, args.exercise, limits=_limits(args), sandbox=args.sandbox,
-                        verbose=args.verbose)
+                        verbose=args.verbose, workers=args.workers, scheduler=args.scheduler)
     for student, message in batch.errors.items():
         print(f"mlpp grade: {student}: {message}", file=sys.stderr)
     if args.json:

@@ -142,7 +142,9 @@ def run_nbgrader(course: Path, job: dict[str, Any], *, verbose: bool = False) ->
 
     ``job`` keys: ``generate`` (exercise IDs), ``no_db`` (bool), ``db_url`` (str or None),
     ``autograde`` (``{"exercise": ID, "students": [...]}`` or None), and for autograde
-    ``limits`` (:class:`mlpp.sandbox.Limits` as a dict) and ``sandbox`` (bool, default True).
+    ``limits`` (:class:`mlpp.sandbox.Limits` as a dict) and ``sandbox`` (bool, default True);
+    ``merge`` (``{"exercise": ID, "gradebooks": [sqlite files], "autograde": {student:
+    outcome}}``) writes gradebooks autograded elsewhere into this one instead.
     The result's ``grades`` hold every student of the exercise in the gradebook, ``reports``
     the grading report of each student graded now. Without ``verbose`` nbgrader's log is
     kept out of the terminal.
@@ -200,13 +202,20 @@ def _worker(job_path: str, result_path: str) -> int:
     for exercise in job.get("generate", []):
         result["generate"][exercise] = api.generate_assignment(exercise, force=True, create=True)
         _echo(result["generate"][exercise])
-    grading = job.get("autograde")
+    grading = job.get("autograde") or job.get("merge")
     if grading and all(r["success"] for r in result["generate"].values()):
         exercise = grading["exercise"]
-        for student in grading["students"]:
+        if job.get("merge"):
+            # Gradebooks that workers filled in private courses (mlpp.grading_batch): this
+            # process alone writes their grades into the course's gradebook.
+            result["autograde"] = grading["autograde"]
+            with nbgrader.api.Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+                for private in grading["gradebooks"]:
+                    _merge_gradebook(gb, f"sqlite:///{private}", exercise)
+        for student in grading.get("students", []):
             result["autograde"][student] = api.autograde(exercise, student, force=True, create=True)
             _echo(result["autograde"][student])
-        for student in grading["students"]:
+        for student in grading.get("students", []):
             path = reports / f"{student}.json"
             if path.is_file():
                 result["reports"][student] = json.loads(path.read_text(encoding="utf-8"))
@@ -227,6 +236,35 @@ def _worker(job_path: str, result_path: str) -> int:
                 ]
     Path(result_path).write_text(json.dumps(result), encoding="utf-8")
     return 0
+
+
+def _merge_gradebook(gb: Any, private_url: str, exercise: str) -> None:
+    """Write the submissions of ``exercise`` in the gradebook at ``private_url`` into ``gb``.
+
+    Does what ``nbgrader autograde`` does to a gradebook (create the student and the
+    submission, set each grade's ``auto_score`` and each comment's ``auto_comment``), so a
+    merged gradebook reads as if the course's own had been graded; a manual score already
+    there stays, and flags the grade for manual grading as nbgrader would.
+    """
+    import nbgrader.api
+
+    with nbgrader.api.Gradebook(private_url, gb.course_id) as src:
+        for submission in src.find_assignment(exercise).submissions:
+            student = submission.student_id
+            gb.update_or_create_student(student)
+            stamp = {"timestamp": submission.timestamp} if submission.timestamp else {}
+            gb.update_or_create_submission(exercise, student, **stamp)
+            for notebook in submission.notebooks:
+                target = gb.find_submission_notebook(notebook.name, exercise, student)
+                target.late_submission_penalty = notebook.late_submission_penalty
+                for grade in notebook.grades:
+                    mine = gb.find_grade(grade.name, notebook.name, exercise, student)
+                    mine.auto_score = grade.auto_score
+                    mine.needs_manual_grade = mine.manual_score is not None or mine.auto_score is None
+                for comment in notebook.comments:
+                    gb.find_comment(comment.name, notebook.name, exercise, student).auto_comment = \
+                        comment.auto_comment
+            gb.db.commit()
 
 
 def _echo(outcome: dict[str, Any]) -> None:
