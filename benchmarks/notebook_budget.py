@@ -40,6 +40,10 @@ def _memory(process: psutil.Process) -> int:
         return process.memory_info().rss
 
 
+# "CellTimeoutError: ...", "nbclient.exceptions.CellTimeoutError: A cell timed out ...", "KeyError: 'x'"
+EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*\w*(?:Error|Exception|Interrupt|Exit)\b")
+
+
 def run_once(notebook: Path, tier: str, timeout: int) -> tuple[float, float]:
     """(wall seconds, peak GB of the kernel and its children) of one execution."""
     env = dict(os.environ, MLPP_TIER=tier, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONHASHSEED="0")
@@ -61,7 +65,7 @@ def run_once(notebook: Path, tier: str, timeout: int) -> tuple[float, float]:
         if launcher.returncode != 0:
             lines = launcher.stderr.read().decode(errors="replace").strip().splitlines()
             # nbconvert ends with the failing cell's source; the exception's own line is above it
-            raised = [ln.strip() for ln in lines if re.match(r"^\s*\w*(Error|Exception|Interrupt|Exit)\b", ln)]
+            raised = [ln.strip() for ln in lines if EXCEPTION_LINE.match(ln)]
             raise RuntimeError(f"{notebook} failed in the {tier} tier: {' | '.join(raised[-1:] + lines[-3:])}")
     return seconds, peak / 1e9
 

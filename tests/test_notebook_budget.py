@@ -47,3 +47,10 @@ def test_a_failing_notebook_is_reported_not_timed(budget, tmp_path, capsys):
         budget.run_once(notebook, "fast", timeout=120)
     assert budget.main([str(notebook), "--runs", "1"]) == 1
     assert "error" in capsys.readouterr().out
+
+
+def test_a_failure_names_the_exception_even_with_a_dotted_name(budget):
+    lines = ["Traceback (most recent call last):", "nbclient.exceptions.CellTimeoutError: A cell timed out while it "
+             "was being executed, after 3600 seconds.", "pn_seconds = sum(history)", "-------------------"]
+    assert [ln for ln in lines if budget.EXCEPTION_LINE.match(ln)] == [lines[1]]
+    assert budget.EXCEPTION_LINE.match("KeyError: 'seconds'") and not budget.EXCEPTION_LINE.match("errors = 3")
