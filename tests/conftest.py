@@ -47,3 +47,19 @@ def tiny_cards(tmp_path, monkeypatch):
 
 # The demo exercise is graded by test_grading.py, not executed by nbval.
 collect_ignore = ["fixtures"]
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A course (the checkout as far as the grader knows) with the demo exercise released.
+
+    tests/test_grading.py overrides it with a course that has a second exercise."""
+    from mlpp.cli import main
+
+    root = tmp_path_factory.mktemp("course")
+    shutil.copyfile(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(REPO / "tests" / "fixtures" / "demo_exercise", root / "solutions" / "demo_exercise")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLPP_ROOT", str(root))
+        assert main(["release"]) == 0
+    return root

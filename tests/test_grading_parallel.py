@@ -17,20 +17,10 @@ from mlpp.grading import grade_batch
 from mlpp.nbgrader_bridge import read_notebook, write_notebook
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "demo_exercise"
 DEMO = "demo_exercise"
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A course with the demo exercise (3 points, numpy only), released."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copyfile(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(FIXTURE, root / "solutions" / DEMO)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLPP_ROOT", str(root))
-        assert main(["release"]) == 0
-    return root
+# `course` (the demo exercise, released) comes from conftest.py
 
 
 def submissions(course: Path, folder: Path) -> Path:

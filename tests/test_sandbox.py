@@ -35,7 +35,6 @@ from mlpp.sandbox import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "demo_exercise"
 DEMO = "demo_exercise"
 CORRECT = "return np.hypot(pxs, pys)"
 SECRET = "instructor-secret-7f3a"
@@ -194,16 +193,7 @@ except OSError as err:
 
 # --- fixtures ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A course (the checkout as far as the grader knows) with the demo exercise released."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copyfile(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(FIXTURE, root / "solutions" / DEMO)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLPP_ROOT", str(root))
-        assert main(["release"]) == 0
-    return root
+# `course` (the demo exercise, released) comes from conftest.py
 
 
 @pytest.fixture(scope="module")
