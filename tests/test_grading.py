@@ -155,6 +155,8 @@ def test_untouched_release_gets_zero(course: Path) -> None:
     result = grade_notebook(course / "exercises" / DEMO / f"{DEMO}.ipynb", DEMO, source_root=course, timeout=60)
     assert isinstance(result, GradeResult)
     assert (result.score, result.max_score) == (0, 3)
+    # every failing cell is named, with its exception (the release's stub raises when the tests call it)
+    assert result.failed_cells == ["test_pts_shape: NotImplementedError", "test_pts_values: NotImplementedError"]
 
 
 def test_hidden_tests_run(demo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,6 +170,7 @@ def test_hidden_tests_run(demo_root: Path, tmp_path: Path, capsys: pytest.Captur
     assert (result["exercise"], result["student"], result["score"], result["max_score"]) == (DEMO, "bob", 1, 3)
     assert [(p["name"], p["score"], p["max_score"]) for p in result["parts"]] == [
         ("test_pts_shape", 1, 1), ("test_pts_values", 0, 2)]
+    assert result["failed_cells"] == ["test_pts_values: AssertionError"]
 
 
 def test_score_table() -> None:
@@ -255,12 +258,15 @@ def test_solution_gets_full_marks(exercise: str) -> None:
     result = grade_notebook(REPO / "solutions" / exercise / f"{exercise}.ipynb", exercise, source_root=REPO)
     assert result.max_score > 0
     assert result.score == result.max_score, [p for p in result.parts if p.score < p.max_score]
+    # nbgrader runs to the end whatever raises: a failing cell that earns no points shows only here
+    assert result.failed_cells == [], result.failed_cells
 
 
 @real_exercises
 def test_release_gets_zero(exercise: str) -> None:
     result = grade_notebook(REPO / "exercises" / exercise / f"{exercise}.ipynb", exercise, source_root=REPO)
     assert result.score == 0, [p for p in result.parts if p.score > 0]
+    assert any("NotImplementedError" in cell for cell in result.failed_cells), result.failed_cells
 
 
 @real_exercises

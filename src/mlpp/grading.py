@@ -72,10 +72,11 @@ class GradeResult:
     needs_review: bool = False  # a person should look at it (tampering checks set it)
     review_reasons: list[str] = field(default_factory=list)
     sandbox: bool = True  # False: graded with --no-sandbox
+    failed_cells: list[str] = field(default_factory=list)  # "<grade id or cell N>: <exception>" of cells that raised
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form: exercise, student, score, max_score, parts, reason,
-        needs_review, review_reasons, sandbox."""
+        needs_review, review_reasons, sandbox, failed_cells."""
         return asdict(self)
 
 
@@ -180,7 +181,8 @@ def _result(exercise: str, student: str, grades: list[dict[str, Any]], order: di
     reasons = [str(r) for r in note.get("review_reasons", [])]
     return GradeResult(exercise, student, sum(p.score for p in parts), sum(p.max_score for p in parts), parts,
                        reason=str(note.get("reason", "")), needs_review=bool(note.get("needs_review", reasons)),
-                       review_reasons=reasons, sandbox=bool(note.get("sandbox", True)))
+                       review_reasons=reasons, sandbox=bool(note.get("sandbox", True)),
+                       failed_cells=[str(c) for c in note.get("failed_cells", [])])
 
 
 def _autograde_here(submissions: dict[str, Path], exercise: str, source_root: Path, job: dict[str, Any],
@@ -240,7 +242,7 @@ def _autograde(
         report = outcome["reports"].get(student, {})
         reasons = [str(r) for r in report.get("review_reasons", [])]
         notes[student] = {"reason": _reason(report), "needs_review": bool(reasons), "review_reasons": reasons,
-                          "sandbox": sandbox}
+                          "sandbox": sandbox, "failed_cells": list(report.get("failed_cells", []))}
         results[student] = _result(exercise, student, outcome["grades"][student], order, notes[student])
     everyone = {student: results.get(student) or _result(exercise, student, grades, order, notes.get(student, {}))
                 for student, grades in outcome["grades"].items()}

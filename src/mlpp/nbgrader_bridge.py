@@ -165,6 +165,22 @@ def run_nbgrader(course: Path, job: dict[str, Any], *, verbose: bool = False) ->
     return json.loads(result_path.read_text(encoding="utf-8"))
 
 
+def failed_cells(path: Path) -> list[str]:
+    """The code cells of an executed notebook that raised, as ``"<grade id or cell N>: <exception>"``.
+
+    nbgrader executes a submission to the end whatever fails, so an error in a cell that earns
+    no points (a plot, a print) shows up only here."""
+    if not path.is_file():
+        return []
+    failed = []
+    for index, cell in enumerate(read_notebook(path).get("cells", [])):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if cell.get("cell_type") == "code" and errors:
+            name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
+            failed.append(f"{name}: {errors[0].get('ename', 'error')}")
+    return failed
+
+
 def _worker(job_path: str, result_path: str) -> int:
     """The subprocess side of :func:`run_nbgrader`: generate, autograde, read the gradebook."""
     import nbgrader
@@ -217,8 +233,12 @@ def _worker(job_path: str, result_path: str) -> int:
             _echo(result["autograde"][student])
         for student in grading.get("students", []):
             path = reports / f"{student}.json"
-            if path.is_file():
-                result["reports"][student] = json.loads(path.read_text(encoding="utf-8"))
+            report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            failed = failed_cells(course / "autograded" / student / exercise / f"{exercise}.ipynb")
+            if failed:
+                report["failed_cells"] = failed
+            if report:
+                result["reports"][student] = report
         # Every student of the exercise in the gradebook, not only this run's.
         with nbgrader.api.Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
             for submission in gb.find_assignment(exercise).submissions:
