@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlpp import landscape
@@ -65,6 +66,11 @@ def test_published_table_has_the_reference_rows():
     table = landscape.published_table()
     assert table.loc["ParticleNet", "1/eB @ eS=0.3"] == 1615
     assert table.loc["CNN", "AUC"] == 0.981
+    # eS = 0.5 only where the ParticleNet paper gives it, with its source; empty elsewhere
+    assert table.loc["ParticleNet-Lite", "1/eB @ eS=0.5"] == 325
+    assert table.loc["ParticleNet-Lite", "source @ 0.5"] == "arXiv:1902.08570"
+    assert table["1/eB @ eS=0.5"].isna().sum() == len(table) - len(landscape.PUBLISHED_REJECTION_05)
+    assert table.loc["CNN", "source @ 0.5"] == ""
 
 
 def test_every_counterpart_is_a_published_row():
@@ -87,6 +93,29 @@ def test_side_by_side_pairs_our_taggers_with_their_published_counterparts(top):
     assert list(pairs["rank"]) == [1, 2] and list(pairs["rank published"]) == [1, 2]
     ratio = pairs.loc["CNN on 25x25 images", "1/eB @ 0.3"] / 914
     assert pairs.loc["CNN on 25x25 images", "ratio"] == pytest.approx(ratio, abs=0.005)
+    # at eS = 0.5 the landscape paper's CNN has no published value: no rank there
+    assert pairs.loc["ParticleNet-Lite, 30 particles", "1/eB @ 0.5 published"] == 325
+    assert pd.isna(pairs.loc["CNN on 25x25 images", "1/eB @ 0.5 published"])
+    assert pd.isna(pairs.loc["CNN on 25x25 images", "rank @ 0.5"])
+    assert pairs.loc["ParticleNet-Lite, 30 particles", "rank @ 0.5"] == 1
+
+
+def test_side_by_side_ranks_at_05_among_published_rows_only(top):
+    labels = top.subset(slice(0, 400)).labels
+    rng = np.random.default_rng(5)
+    scores = {name: width * labels + rng.normal(size=400) for name, width in
+              [("1D CNN", 3.0), ("Particle Flow Network", 1.0), ("ParticleNet-Lite, 30 particles", 0.5),
+               ("MLP on 27 features", 2.0)]}
+    results = [TaggerResult(name, labels, s, 10, kind="logit") for name, s in scores.items()]
+    pairs = landscape.side_by_side(landscape.table(results))
+    # ours by 1/eB at 0.5 among the three with a published value: 1D CNN, PFN, ParticleNet-Lite;
+    # published (arXiv:1902.08570): ParticleNet-Lite 325 > PFN 247 > P-CNN 201
+    ranks = pairs["rank @ 0.5"].dropna().to_dict()
+    assert ranks == {"1D CNN": 1, "Particle Flow Network": 2, "ParticleNet-Lite, 30 particles": 3}
+    assert pairs["rank published @ 0.5"].dropna().to_dict() == {
+        "1D CNN": 3, "Particle Flow Network": 2, "ParticleNet-Lite, 30 particles": 1}
+    assert pd.isna(pairs.loc["MLP on 27 features", "rank @ 0.5"])
+    assert list(pairs.columns) == landscape.SIDE_BY_SIDE_COLUMNS
 
 
 def test_side_by_side_without_counterparts_is_empty(top):
