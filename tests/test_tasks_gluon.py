@@ -78,6 +78,17 @@ def test_efps_are_jetnets_36_and_ignore_padding():
     np.testing.assert_allclose(gluon.efps(shuffled), f, rtol=1e-6, atol=1e-12)
 
 
+def test_batched_efps_equal_energyflows_jet_by_jet():
+    """The batched sums give what jetnet.utils.efps (energyflow's EFPSet) gives, phi seam included."""
+    import energyflow
+
+    x = gluon.particles(toy_jets(n=8, seed=3)).astype(np.float64)
+    x[:2, :, 1] += 3.0                      # particles on both sides of phi = ±π in the same jet
+    reference = energyflow.EFPSet(*gluon.EFP_ARGS, **gluon.EFP_OPTIONS).batch_compute(
+        x[..., [2, 0, 1]], n_jobs=1)        # energyflow reads (pT, y, phi)
+    np.testing.assert_allclose(gluon.efps(x, batch_size=3), reference, rtol=1e-10, atol=1e-14)
+
+
 def test_split_is_fixed_disjoint_and_60_40():
     jets = toy_jets(n=1003)
     train, test = gluon.split(jets)
