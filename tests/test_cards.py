@@ -1,6 +1,8 @@
 """Dataset cards that must agree with each other, and combining datasets."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,46 @@ def test_concatenate_maps_a_class_that_has_another_label():
 def test_concatenate_refuses_what_does_not_fit(other, message):
     with pytest.raises(ValueError, match=message):
         _dataset("top", ["qcd", "top"], [0, 1], width=2).concatenate(other)
+
+
+# --- event cards (mode: events) ------------------------------------------------------------------
+
+def test_dijet_is_an_event_card_with_its_own_signal_size():
+    card = load_card("dijet")
+    assert card.is_events and card.class_names == ["qcd", "wprime"]
+    assert card.jets.jets_per_event == 2 and card.jets.R == 1.0 and card.ecm == 13000.0
+    assert card.n_per_class("fast", 0) > 5 * card.n_per_class("fast", 1)
+    for tier in ("fast", "full"):
+        units = card.chunks(tier)
+        for ci in range(2):
+            assert sum(n for c, _, n in units if c == ci) == card.n_per_class(tier, ci)
+    assert all(c.truth == {"rule": "any"} for c in card.classes)
+
+
+def test_jet_cards_keep_their_mode_and_fingerprint_format():
+    """Event cards changed nothing for jet cards: same mode, sizes and fingerprint layout (their cached files stay valid)."""
+    from mlpp.data.build import GENERATOR_VERSION, _fingerprint
+
+    for name in ("top", "jets5", "qg", "top_qcd"):
+        card = load_card(name)
+        assert not card.is_events and all(c.sizes is None for c in card.classes)
+        assert card.n_per_class("fast", 0) == card.n_per_class("fast")
+        assert _fingerprint(card).startswith(f"{card.sha256}:v{GENERATOR_VERSION}:det-")
+    assert ":v3.e" in _fingerprint(load_card("dijet"))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda raw: raw.update(mode="histograms"), "mode must be one of"),
+    (lambda raw: raw["classes"][0].update(truth={"rule": "parton", "pdgids": [21]}), "must be 'any'"),
+    (lambda raw: raw["classes"][1]["sizes"].pop("full"), "wprime: sizes has no entry"),
+])
+def test_bad_event_cards_are_explained(tiny_cards, edit, message):
+    import yaml
+
+    from mlpp.data import CardError
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "datasets" / "dijet.yml").read_text())
+    edit(raw)
+    (tiny_cards / "broken.yml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(CardError, match=message):
+        load_card("broken")

@@ -283,3 +283,45 @@ def _still_running(process) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+# --- event cards ----------------------------------------------------------------------------
+
+@pytest.fixture()
+def tiny_event_card(tiny_cards):
+    """A 'tinyev' copy of the dijet event card: 4 events per class, 2 per chunk."""
+    from pathlib import Path
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "datasets" / "dijet.yml").read_text())
+    raw.update(name="tinyev", sizes={"fast": 4, "full": 8}, chunk_jets=2)
+    raw["classes"][1]["sizes"] = {"fast": 4, "full": 8}
+    (tiny_cards / "tinyev.yml").write_text(yaml.safe_dump(raw))
+    return load_card("tinyev")
+
+
+@pytest.mark.slow
+def test_event_card_build_is_deterministic_and_ignores_the_number_of_workers(tiny_event_card, tmp_path, monkeypatch):
+    from mlpp.data import EventDataset, build
+
+    one = read_h5(build("tinyev", "fast", workers=1, quiet=True))
+    monkeypatch.setenv("MLPP_DATA", str(tmp_path / "cache2"))
+    two = read_h5(build("tinyev", "fast", workers=2, quiet=True))
+    assert isinstance(one, EventDataset) and len(one) == 8 and sorted(one.labels.tolist()) == [0] * 4 + [1] * 4
+    for field in ("labels", "jets", "features"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(two, field))
+    spec = tiny_event_card.jets
+    assert one.jets.shape == (8, 2, 4) and one.features.shape == (8, 2, 6)
+    assert np.all(one.jets[:, 0, 0] >= spec.pt_min) and np.all(one.jets[:, 0, 0] >= one.jets[:, 1, 0])
+    assert one.meta["events_per_class"][0] >= 4 and one.meta["events_per_class"][1] >= 4
+
+
+def test_event_jet_features_are_the_jet_features_of_the_same_jets(top):
+    """Event cards' τ and multiplicity use the definitions of jet cards (same code, same numbers)."""
+    from mlpp.data.features import EVENT_JET_FEATURES, event_jet_features
+
+    jets = top.subset(slice(0, 50))
+    c = jets.constituents
+    mine = event_jet_features(c["pt"], c["eta"], c["phi"], c["e"], c["mask"], 0.8)
+    assert mine.shape == (50, len(EVENT_JET_FEATURES))
+    for i, name in enumerate(EVENT_JET_FEATURES):
+        np.testing.assert_allclose(mine[:, i], jets.feature(name), rtol=1e-5, err_msg=name)

@@ -31,20 +31,24 @@ import numpy as np
 from mlpp import settings
 from mlpp.data import cache
 from mlpp.data.cards import Card, load_card
-from mlpp.data.dataset import CONSTITUENT_KEYS, JetDataset, read_h5, write_h5
+from mlpp.data.dataset import CONSTITUENT_KEYS, EventDataset, JetDataset, read_h5, write_h5
 from mlpp.data.detector import DetectorModel
-from mlpp.data.features import FEATURE_NAMES, jet_features
+from mlpp.data.features import EVENT_JET_FEATURES, FEATURE_NAMES, event_jet_features, jet_features
 
 
 # Bump when the generator, the detector's code or the features change what they write:
 # cached files made by another version are then regenerated, never silently reused.
 # (3: calorimeter towers.) The detector's parameters are in the fingerprint themselves.
 GENERATOR_VERSION = 3
+# The same for what only event cards write (their selection, their per-jet features): bumping it
+# regenerates event cards alone, and jet cards' fingerprints do not mention it.
+EVENT_MODE_VERSION = 1
 
 
 def _fingerprint(card: Card) -> str:
     detector = hashlib.sha256(json.dumps(DetectorModel().to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-    return f"{card.sha256}:v{GENERATOR_VERSION}:det-{detector}"
+    version = f"v{GENERATOR_VERSION}" + (f".e{EVENT_MODE_VERSION}" if card.is_events else "")
+    return f"{card.sha256}:{version}:det-{detector}"
 
 
 def dataset_path(name: str, tier: str | None = None) -> Path:
@@ -63,6 +67,14 @@ def run_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int) -> di
     _limit_worker_threads()
     out = generate_chunk(card, class_index, chunk_index, n_jets)
     t0 = time.perf_counter()
+    if card.is_events:
+        # Per-jet features from the constituents, which are then dropped: (n, N, P) → (n, N, F).
+        n, N, P = out["mask"].shape
+        columns = [out[k].reshape(n * N, P) for k in ("pt", "eta", "phi", "e", "mask")]
+        out = {k: v for k, v in out.items() if k not in CONSTITUENT_KEYS}
+        out["features"] = event_jet_features(*columns, card.jets.R).reshape(n, N, -1)
+        out["seconds"] = out["seconds"] + (time.perf_counter() - t0)
+        return out
     features = jet_features(out["pt"], out["eta"], out["phi"], out["e"], out["mask"], card.jets.R)
     for column, name in ((0, "pt"), (1, "eta"), (3, "mass")):
         features[:, FEATURE_NAMES.index(name)] = out["jet_p4"][:, column]
@@ -132,10 +144,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _progress(total: int, desc: str, quiet: bool):
+def _progress(total: int, desc: str, quiet: bool, unit: str = "jet"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="jet", disable=quiet, file=sys.stderr, smoothing=0.1)
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, smoothing=0.1)
 
 
 def build(name: str, tier: str | None = None, workers: int | None = None, scheduler: str | None = None,
@@ -171,7 +183,8 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
         print(f"{name} ({tier}): resuming an interrupted build, {len(results)} of {len(units)} chunks kept "
               f"in {parts}", file=sys.stderr)
     started = time.perf_counter()
-    with open_executor(workers, scheduler) as pool, _progress(total, f"{name} ({tier})", quiet) as bar:
+    unit = "event" if card.is_events else "jet"
+    with open_executor(workers, scheduler) as pool, _progress(total, f"{name} ({tier})", quiet, unit) as bar:
         bar.update(sum(len(r["label"]) for r in results.values()))
         futures = {pool.submit(run_chunk, card, ci, k, n): (ci, k, n) for ci, k, n in units if (ci, k) not in results}
         for future in cf.as_completed(futures):
@@ -183,28 +196,46 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
     ordered = [results[(ci, k)] for ci, k, _ in units]
     # Store in a seeded random order so that any slice (train/test split) mixes the classes.
     perm = np.random.default_rng(card.seed).permutation(total)
-    data = JetDataset(
-        name=card.name,
-        class_names=card.class_names,
-        labels=np.concatenate([r["label"] for r in ordered])[perm].astype(np.int8),
-        jet=np.concatenate([r["jet_p4"] for r in ordered])[perm],
-        features=np.concatenate([r["features"] for r in ordered])[perm],
-        constituents={k: np.concatenate([r[k] for r in ordered])[perm] for k in CONSTITUENT_KEYS},
-        feature_names=list(FEATURE_NAMES),
-        meta={
-            "card": card.name, "card_sha256": card.sha256, "generator_version": GENERATOR_VERSION,
-            "tier": tier, "seed": card.seed,
-            "R": card.jets.R, "events": int(sum(int(r["events"]) for r in ordered)),
-            "cpu_seconds": float(sum(float(r["seconds"]) for r in ordered)), "wall_seconds": wall,
-            "detector": DetectorModel().to_dict(), "versions": _versions(),
-        },
-    )
+    meta = {
+        "card": card.name, "card_sha256": card.sha256, "generator_version": GENERATOR_VERSION,
+        "tier": tier, "seed": card.seed,
+        "R": card.jets.R, "events": int(sum(int(r["events"]) for r in ordered)),
+        "cpu_seconds": float(sum(float(r["seconds"]) for r in ordered)), "wall_seconds": wall,
+        "detector": DetectorModel().to_dict(), "versions": _versions(),
+    }
+    labels = np.concatenate([r["label"] for r in ordered])[perm].astype(np.int8)
+    if card.is_events:
+        # Events generated per class: how many Pythia made to keep the stored ones (the pass fractions).
+        generated = [0] * len(card.classes)
+        for (ci, _, _), r in zip(units, ordered):
+            generated[ci] += int(r["events"])
+        meta.update(event_mode_version=EVENT_MODE_VERSION, events_per_class=generated,
+                    cpu_seconds_per_class=[float(sum(float(r["seconds"]) for (ci, _, _), r in zip(units, ordered)
+                                                     if ci == c)) for c in range(len(card.classes))])
+        data = EventDataset(
+            name=card.name, class_names=card.class_names, labels=labels,
+            jets=np.concatenate([r["jet_p4"] for r in ordered])[perm],
+            features=np.concatenate([r["features"] for r in ordered])[perm],
+            feature_names=list(EVENT_JET_FEATURES), meta=meta,
+        )
+    else:
+        data = JetDataset(
+            name=card.name,
+            class_names=card.class_names,
+            labels=labels,
+            jet=np.concatenate([r["jet_p4"] for r in ordered])[perm],
+            features=np.concatenate([r["features"] for r in ordered])[perm],
+            constituents={k: np.concatenate([r[k] for r in ordered])[perm] for k in CONSTITUENT_KEYS},
+            feature_names=list(FEATURE_NAMES),
+            meta=meta,
+        )
     cache.write_atomic(path, lambda tmp: write_h5(tmp, data),
                        meta={"card": card.name, "card_sha256": card.sha256, "fingerprint": _fingerprint(card),
-                             "tier": tier, "jets": total})
+                             "tier": tier, unit + "s": total})
     shutil.rmtree(parts, ignore_errors=True)
     if not quiet:
-        print(f"{path}: {total} jets from {data.meta['events']} events in {wall:.0f} s", file=sys.stderr)
+        kept = f"{total} events kept" if card.is_events else f"{total} jets"
+        print(f"{path}: {kept} from {data.meta['events']} events in {wall:.0f} s", file=sys.stderr)
     return path
 
 
@@ -247,8 +278,9 @@ def _saved_chunks(parts: Path, card: Card, units: list[tuple[int, int, int]]) ->
     return kept
 
 
-def load(name: str, tier: str | None = None, generate: bool = True, **build_options) -> JetDataset:
-    """The dataset of card ``name`` for ``tier``, generating it first if it is not cached.
+def load(name: str, tier: str | None = None, generate: bool = True, **build_options) -> JetDataset | EventDataset:
+    """The dataset of card ``name`` for ``tier``, generating it first if it is not cached
+    (an :class:`~mlpp.data.dataset.EventDataset` for an event card).
 
     The file's sha256 is checked against the cache manifest; a corrupt or partial file
     raises :class:`mlpp.data.cache.CorruptCacheError` with the command that rebuilds it.

@@ -4,6 +4,17 @@ A card fixes the process, √s, jet definition, truth-labelling rule, seed and t
 number of jets per class in each tier. The same card and seed always give the same
 arrays; the card's hash is stored with the generated file so that an edited card
 is noticed.
+
+A card is in one of two modes (``mode:``, default ``jets``):
+
+* ``jets``: each stored row is one jet (up to ``jets_per_event`` per event) in the card's
+  pT window that passes its class's truth rule (:class:`mlpp.data.JetDataset`);
+* ``events``: each stored row is one event, its ``jets_per_event`` leading jets together,
+  kept when the leading jet is in the card's pT window and acceptance
+  (:class:`mlpp.data.EventDataset`; a bump hunt needs both jets of an event). The truth
+  rule must be ``any``: an event's class is the process set that made it.
+
+``sizes`` counts rows (jets or events) per class; a class may give its own ``sizes``.
 """
 from __future__ import annotations
 
@@ -16,6 +27,7 @@ import yaml
 from mlpp import settings
 
 TRUTH_RULES = ("any", "parton", "resonance")
+MODES = ("jets", "events")
 DAUGHTER_KINDS = {"b": (5,), "q": (1, 2, 3, 4)}
 
 
@@ -31,6 +43,7 @@ class ClassSpec:
     label: int
     settings: tuple[str, ...]
     truth: dict
+    sizes: dict | None = None  # rows of this class per tier, when they differ from the card's
 
 
 @dataclass(frozen=True)
@@ -59,19 +72,27 @@ class Card:
     public: dict = field(default_factory=dict)
     sha256: str = ""
     path: str = ""
+    mode: str = "jets"
 
     @property
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]
 
-    def n_per_class(self, tier: str | None = None) -> int:
-        return int(self.sizes[settings.tier(tier)])
+    @property
+    def is_events(self) -> bool:
+        """True for an event card (rows are events, see the module docstring)."""
+        return self.mode == "events"
+
+    def n_per_class(self, tier: str | None = None, class_index: int | None = None) -> int:
+        """Rows (jets, or events for an event card) of one class; the card's size without ``class_index``."""
+        own = self.classes[class_index].sizes if class_index is not None else None
+        return int((own or self.sizes)[settings.tier(tier)])
 
     def chunks(self, tier: str | None = None) -> list[tuple[int, int, int]]:
-        """Work units ``(class_index, chunk_index, n_jets)``; independent of the worker count."""
-        n = self.n_per_class(tier)
+        """Work units ``(class_index, chunk_index, n_rows)``; independent of the worker count."""
         units = []
         for ci in range(len(self.classes)):
+            n = self.n_per_class(tier, ci)
             for k, start in enumerate(range(0, n, self.chunk_jets)):
                 units.append((ci, k, min(self.chunk_jets, n - start)))
         return units
@@ -118,17 +139,35 @@ def load_card(name: str) -> Card:
         for kind in truth.get("contains", []):
             if kind not in DAUGHTER_KINDS:
                 raise CardError(f"{where}: class {c['name']}: unknown daughter kind {kind!r} (use b or q)")
+        own_sizes = c.get("sizes")
+        if own_sizes is not None:
+            own_sizes = _sizes(own_sizes, f"{where}: class {c.get('name')}")
         classes.append(ClassSpec(name=c["name"], label=int(c.get("label", i)),
-                                 settings=tuple(c.get("settings", [])), truth=truth))
+                                 settings=tuple(c.get("settings", [])), truth=truth, sizes=own_sizes))
     if sorted(c.label for c in classes) != list(range(len(classes))):
         raise CardError(f"{where}: class labels must be 0..{len(classes) - 1}")
-    sizes = {k: int(v) for k, v in _require(raw, "sizes", where).items()}
-    missing = [t for t in settings.TIERS if t not in sizes]
-    if missing:
-        raise CardError(f"{where}: sizes has no entry for tier(s) {missing}")
+    sizes = _sizes(_require(raw, "sizes", where), where)
+    mode = raw.get("mode", "jets")
+    if mode not in MODES:
+        raise CardError(f"{where}: mode must be one of {MODES}, not {mode!r}")
+    if mode == "events":
+        rules = {c.name: c.truth["rule"] for c in classes if c.truth["rule"] != "any"}
+        if rules:
+            raise CardError(f"{where}: an event card labels events by their process, so every truth.rule "
+                            f"must be 'any' (not {rules})")
+        if jets.jets_per_event < 1:
+            raise CardError(f"{where}: jets.jets_per_event must be at least 1")
     return Card(
         name=raw.get("name", name), title=raw.get("title", name), seed=int(_require(raw, "seed", where)),
         ecm=float(gen.get("eCM", 14000.0)), settings=tuple(gen.get("settings", [])), jets=jets,
         classes=tuple(classes), sizes=sizes, chunk_jets=int(raw.get("chunk_jets", 500)),
-        public=dict(raw.get("public", {})), sha256=hashlib.sha256(text).hexdigest(), path=str(path),
+        public=dict(raw.get("public", {})), sha256=hashlib.sha256(text).hexdigest(), path=str(path), mode=mode,
     )
+
+
+def _sizes(raw: dict, where: str) -> dict[str, int]:
+    sizes = {k: int(v) for k, v in raw.items()}
+    missing = [t for t in settings.TIERS if t not in sizes]
+    if missing:
+        raise CardError(f"{where}: sizes has no entry for tier(s) {missing}")
+    return sizes

@@ -117,9 +117,11 @@ def _list(args: argparse.Namespace) -> int:
     for name in available():
         card = load_card(name)
         cached = [t for t in settings.TIERS if dataset_path(name, t).exists()]
-        print(f"{name:8} {','.join(card.class_names):28} {card.sizes['fast']:>7} {card.sizes['full']:>7}  "
+        sizes = {t: "/".join(dict.fromkeys(str(card.n_per_class(t, ci)) for ci in range(len(card.classes))))
+                 for t in ("fast", "full")}
+        print(f"{name:8} {','.join(card.class_names):28} {sizes['fast']:>7} {sizes['full']:>7}  "
               f"{' '.join(cached) or '-'}   {card.title}")
-    print(f"(jets per class; cache: {settings.cache_dir()})")
+    print(f"(jets per class, events per class for an event card; cache: {settings.cache_dir()})")
     return 0
 
 

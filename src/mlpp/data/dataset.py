@@ -1,4 +1,4 @@
-"""The in-memory jet dataset and its HDF5 file format."""
+"""The in-memory jet and event datasets and their HDF5 file format."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpp.data.features import FEATURE_NAMES
+from mlpp.data.features import EVENT_JET_FEATURES, FEATURE_NAMES
 
 CONSTITUENT_KEYS = ("pt", "eta", "phi", "e", "charge", "pid_class", "mask")
 JET_COLUMNS = ("pt", "eta", "phi", "mass")
@@ -127,10 +127,76 @@ def split_slices(n_jets: int, fractions: tuple[float, ...]) -> tuple[slice, ...]
     return tuple(slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
 
 
-def write_h5(path: Path, data: JetDataset) -> None:
+@dataclass
+class EventDataset:
+    """Labelled events of an event card (:mod:`mlpp.data.cards`), each with its leading jets.
+
+    ``jets`` is (n_events, n_jets, 4) = (pT [GeV], η, φ, mass [GeV]) of the clustered jets in
+    decreasing pT (jet 0 is the leading, trigger jet); ``features`` (n_events, n_jets,
+    n_features) per-jet features named by ``feature_names``
+    (:data:`mlpp.data.features.EVENT_JET_FEATURES`); ``labels`` (n_events,) the class of the
+    process that made the event. No constituents are stored.
+    """
+
+    name: str
+    class_names: list[str]
+    labels: np.ndarray
+    jets: np.ndarray
+    features: np.ndarray
+    feature_names: list[str] = field(default_factory=lambda: list(EVENT_JET_FEATURES))
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{c}: {n}" for c, n in zip(self.class_names, np.bincount(self.labels, minlength=len(self.class_names))))
+        return (f"EventDataset({self.name!r}, {len(self)} events [{counts}], {self.n_jets} jets per event, "
+                f"{len(self.feature_names)} features per jet)")
+
+    @property
+    def n_jets(self) -> int:
+        return self.jets.shape[1]
+
+    def jet_p4s(self) -> np.ndarray:
+        """Four-vectors (E, px, py, pz) of the jets: (n_events, n_jets, 4) float64, in GeV."""
+        from mlpp.kinematics import p4s_from_ptetaphie
+
+        pt, eta, phi, mass = (self.jets[..., i].astype(np.float64) for i in range(4))
+        return p4s_from_ptetaphie(pt, eta, phi, np.hypot(pt * np.cosh(eta), mass))
+
+    @property
+    def mjj(self) -> np.ndarray:
+        """Invariant mass of the two leading jets, m_JJ [GeV]: (n_events,)."""
+        from mlpp.kinematics import masses_from_p4s
+
+        return masses_from_p4s(self.jet_p4s()[:, :2].sum(axis=1))
+
+    def feature(self, name: str) -> np.ndarray:
+        """One per-jet feature by name for every jet: (n_events, n_jets)."""
+        try:
+            return self.features[..., self.feature_names.index(name)]
+        except ValueError:
+            raise KeyError(f"no feature {name!r}; known: {', '.join(self.feature_names)}") from None
+
+    def subset(self, index: np.ndarray | slice) -> "EventDataset":
+        """A new dataset with the events at ``index`` (copies; the original is not changed)."""
+        return EventDataset(name=self.name, class_names=list(self.class_names), labels=self.labels[index],
+                            jets=self.jets[index], features=self.features[index],
+                            feature_names=list(self.feature_names), meta=dict(self.meta))
+
+    def split(self, fractions: tuple[float, ...] = (0.6, 0.2, 0.2)) -> tuple["EventDataset", ...]:
+        """Consecutive parts in the stored (seeded random) order."""
+        return tuple(self.subset(part) for part in split_slices(len(self), fractions))
+
+
+def write_h5(path: Path, data: JetDataset | EventDataset) -> None:
     """Write ``data`` to HDF5 (gzip-compressed constituents)."""
     import h5py
 
+    if isinstance(data, EventDataset):
+        _write_events_h5(path, data)
+        return
     with h5py.File(path, "w") as h5:
         h5.attrs["name"] = data.name
         h5.attrs["class_names"] = json.dumps(data.class_names)
@@ -144,11 +210,31 @@ def write_h5(path: Path, data: JetDataset) -> None:
             group.create_dataset(key, data=data.constituents[key], compression="gzip", compression_opts=1, shuffle=True)
 
 
-def read_h5(path: Path) -> JetDataset:
-    """Read a dataset written by :func:`write_h5`."""
+def _write_events_h5(path: Path, data: EventDataset) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.attrs["kind"] = "events"  # jet files have no "kind": they were written before event cards
+        h5.attrs["name"] = data.name
+        h5.attrs["class_names"] = json.dumps(data.class_names)
+        h5.attrs["feature_names"] = json.dumps(data.feature_names)
+        h5.attrs["meta"] = json.dumps(data.meta)
+        h5.create_dataset("labels", data=data.labels)
+        h5.create_dataset("jets", data=data.jets)
+        h5.create_dataset("features", data=data.features)
+
+
+def read_h5(path: Path) -> JetDataset | EventDataset:
+    """Read a dataset written by :func:`write_h5` (an :class:`EventDataset` for an event card)."""
     import h5py
 
     with h5py.File(path, "r") as h5:
+        if h5.attrs.get("kind") == "events":
+            return EventDataset(
+                name=str(h5.attrs["name"]), class_names=json.loads(h5.attrs["class_names"]),
+                labels=h5["labels"][:].astype(np.int64), jets=h5["jets"][:], features=h5["features"][:],
+                feature_names=json.loads(h5.attrs["feature_names"]), meta=json.loads(h5.attrs["meta"]),
+            )
         return JetDataset(
             name=str(h5.attrs["name"]),
             class_names=json.loads(h5.attrs["class_names"]),

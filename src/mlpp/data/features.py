@@ -16,6 +16,9 @@ Conventions (stated here and on the book page ``book/datasets.md``):
 * ``zlogz`` = Σ z_i ln z_i, ``multiplicity`` = number of stored constituents.
 * Substructure uses the stored constituents (at most the card's ``max_constituents``,
   the hardest ones); ``pt``, ``eta`` and ``mass`` are those of the clustered jet.
+* Event cards (:mod:`mlpp.data.cards`) store :data:`EVENT_JET_FEATURES` for each of their
+  jets: the multiplicity and the β = 1 N-subjettiness values above, computed the same way
+  (the costly energy correlators are left out: an event card has hundreds of thousands of jets).
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ FEATURE_NAMES = (
     "d2_a1_b1", "d2_a1_b2", "m2_b1", "m2_b2", "n2_b1", "n2_b2",
     "mass_mmdt",
 )
+#: Per-jet features of an event card (a subset of :data:`FEATURE_NAMES`, same definitions).
+EVENT_JET_FEATURES = ("multiplicity", "tau1_b1", "tau2_b1", "tau3_b1", "tau21_b1", "tau32_b1")
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -44,24 +49,13 @@ def jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.nda
     ``pts, etas, phis, es``: (n_jets, n_particles) constituents in GeV, with ``mask``
     (n_jets, n_particles) true for real particles. Returns (n_jets, n_features) float32.
     """
-    try:
-        import awkward as ak
-        import fastjet
-    except ImportError as err:  # pragma: no cover - the course pins both
-        raise ImportError(f"jet features need fastjet and awkward ({err}); run 'make venv'") from None
+    import awkward as ak
 
     # float64 throughout: a jet mass is a difference of large squares.
     pts, etas, phis, es = (np.asarray(a, dtype=np.float64) for a in (pts, etas, phis, es))
     mask = np.asarray(mask, dtype=bool)
     counts = mask.sum(axis=1)
-    flat = mask.ravel()
-    px = (pts * np.cos(phis)).ravel()[flat]
-    py = (pts * np.sin(phis)).ravel()[flat]
-    pz = (pts * np.sinh(etas)).ravel()[flat]
-    e = es.ravel()[flat]
-    events = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}, with_name="Momentum4D"), counts)
-    # Each jet becomes one "event", reclustered with C/A into one exclusive jet.
-    cs = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.cambridge_algorithm, 10.0))
+    cs = _reclustered(pts, etas, phis, es, mask)
 
     out = {}
     sum_px = (pts * np.cos(phis) * mask).sum(1)
@@ -78,13 +72,7 @@ def jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.nda
     out["zlogz"] = (z * np.log(z)).sum(1)
 
     for beta in (1, 2):
-        taus = ak.to_numpy(cs.njettiness(njets=[1, 2, 3], axes_definition="KT_Axes",
-                                         beta=float(beta), R0=float(R)))
-        taus = np.asarray(taus, dtype=float).reshape(len(pts), 3)
-        for n in range(3):
-            out[f"tau{n + 1}_b{beta}"] = taus[:, n]
-        out[f"tau21_b{beta}"] = _safe_ratio(taus[:, 1], taus[:, 0])
-        out[f"tau32_b{beta}"] = _safe_ratio(taus[:, 2], taus[:, 1])
+        out.update(_nsubjettiness(cs, len(pts), beta, R))
 
     def ecf(beta: float, npoint: int, angles: int = -1) -> np.ndarray:
         """Normalised generalised ECF ``angles``e``npoint``^(β) (angles = -1: all angles)."""
@@ -113,3 +101,47 @@ def jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.nda
     groomed = cs.exclusive_jets_softdrop_grooming(njets=1, beta=0.0, symmetry_cut=0.1, R0=float(R))
     out["mass_mmdt"] = np.asarray(ak.to_numpy(groomed.msoftdrop), dtype=float).reshape(-1)
     return np.stack([out[name] for name in FEATURE_NAMES], axis=1).astype(np.float32)
+
+
+def _reclustered(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray, mask: np.ndarray):
+    """A FastJet ClusterSequence in which each padded jet (float64 arrays) is one "event",
+    reclustered with C/A into one exclusive jet."""
+    try:
+        import awkward as ak
+        import fastjet
+    except ImportError as err:  # pragma: no cover - the course pins both
+        raise ImportError(f"jet features need fastjet and awkward ({err}); run 'make venv'") from None
+
+    counts = mask.sum(axis=1)
+    flat = mask.ravel()
+    px = (pts * np.cos(phis)).ravel()[flat]
+    py = (pts * np.sin(phis)).ravel()[flat]
+    pz = (pts * np.sinh(etas)).ravel()[flat]
+    e = es.ravel()[flat]
+    events = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}, with_name="Momentum4D"), counts)
+    return fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.cambridge_algorithm, 10.0))
+
+
+def _nsubjettiness(cs, n_jets: int, beta: int, R: float) -> dict[str, np.ndarray]:
+    """τ1, τ2, τ3, τ21 and τ32 at ``beta`` of every jet of ``cs`` (see the module docstring)."""
+    import awkward as ak
+
+    taus = ak.to_numpy(cs.njettiness(njets=[1, 2, 3], axes_definition="KT_Axes", beta=float(beta), R0=float(R)))
+    taus = np.asarray(taus, dtype=float).reshape(n_jets, 3)
+    out = {f"tau{n + 1}_b{beta}": taus[:, n] for n in range(3)}
+    out[f"tau21_b{beta}"] = _safe_ratio(taus[:, 1], taus[:, 0])
+    out[f"tau32_b{beta}"] = _safe_ratio(taus[:, 2], taus[:, 1])
+    return out
+
+
+def event_jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray,
+                       mask: np.ndarray, R: float) -> np.ndarray:
+    """:data:`EVENT_JET_FEATURES` of padded jets, as :func:`jet_features` computes them.
+
+    Inputs as for :func:`jet_features`, (n_jets, n_particles); returns (n_jets, 6) float32.
+    """
+    pts, etas, phis, es = (np.asarray(a, dtype=np.float64) for a in (pts, etas, phis, es))
+    mask = np.asarray(mask, dtype=bool)
+    out = {"multiplicity": mask.sum(axis=1).astype(float)}
+    out.update(_nsubjettiness(_reclustered(pts, etas, phis, es, mask), len(pts), 1, R))
+    return np.stack([out[name] for name in EVENT_JET_FEATURES], axis=1).astype(np.float32)

@@ -1,8 +1,9 @@
-"""Pythia 8 → detector → FastJet: one chunk of labelled jets.
+"""Pythia 8 → detector → FastJet: one chunk of labelled jets (or events).
 
-A chunk is the unit of work: ``(card, class_index, chunk_index, n_jets)``. It runs its
+A chunk is the unit of work: ``(card, class_index, chunk_index, n_rows)``. It runs its
 own Pythia, seeded from the card seed and the chunk's position, so the arrays do not
-depend on how many workers share the chunks or in which order they finish.
+depend on how many workers share the chunks or in which order they finish. A card in
+``events`` mode (:mod:`mlpp.data.cards`) keeps events, each with its leading jets.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from mlpp.data.detector import NEUTRINOS, DetectorModel, apply_detector
 EVENTS_PER_BATCH = 100
 MAX_EVENTS_PER_BATCH = 400
 MAX_EVENTS_PER_JET = 200  # a class that keeps fewer than 1 jet in 200 events is a broken card
+# Event cards: jets below this pT are not clustered into candidates for the leading jets
+# (the window of the card applies to the leading jet only; the others have no pT cut).
+EVENT_JET_PT_MIN = 20.0  # GeV
 
 
 def chunk_seed(card_seed: int, class_index: int, chunk_index: int) -> int:
@@ -109,9 +113,8 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
 
     Returns padded constituent arrays ``(n_jets, max_constituents)`` (pt, eta, phi, e
     in GeV; charge; pid_class; mask), the jet four-vector, the label and bookkeeping
-    (events used, seconds).
+    (events used, seconds). For an event card, see :func:`_generate_events`.
     """
-    import awkward as ak
     import fastjet
 
     seed = chunk_seed(card.seed, class_index, chunk_index)
@@ -125,6 +128,9 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
     jet_def = fastjet.JetDefinition(algorithm, spec.R)
     P = spec.max_constituents
 
+    if card.is_events:
+        return _generate_events(card, cls, pythia, charge_of, rng, detector, jet_def, n_jets, start)
+
     kept: list[dict] = []
     n_events = 0
     while len(kept) < n_jets:
@@ -133,48 +139,13 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
                                "events; check the pT window and the truth rule")
         batch = pythia.nextBatch(_next_batch_size(n_jets - len(kept), len(kept), n_events))
         n_events += len(batch)
-        prt = batch.prt
-        counts = ak.to_numpy(ak.num(prt))
-        ids = ak.to_numpy(ak.flatten(prt.id))
-        status = ak.to_numpy(ak.flatten(prt.status))
-        px = ak.to_numpy(ak.flatten(prt.p.px))
-        py = ak.to_numpy(ak.flatten(prt.p.py))
-        pz = ak.to_numpy(ak.flatten(prt.p.pz))
-        e = ak.to_numpy(ak.flatten(prt.p.e))
-        event_of = np.repeat(np.arange(len(counts)), counts)
-
-        visible = np.flatnonzero((status > 0) & ~np.isin(np.abs(ids), NEUTRINOS))
-        pt, eta, phi = kinematics.ptetaphi_from_momenta(px[visible], py[visible], pz[visible])
-        # Beyond the calorimeters nothing is seen: skip those particles before drawing random numbers.
-        covered = np.abs(eta) < detector.calo_abs_eta
-        visible, pt, eta, phi = visible[covered], pt[covered], eta[covered], phi[covered]
-        seen = apply_detector(pt, eta, phi, ids[visible], charge_of(ids[visible]), rng, detector,
-                              event=event_of[visible])
-        seen_counts = np.bincount(seen["event"], minlength=len(counts))
-        spx = seen["pt"] * np.cos(seen["phi"])
-        spy = seen["pt"] * np.sin(seen["phi"])
-        spz = seen["pt"] * np.sinh(seen["eta"])
-        particles = ak.unflatten(ak.zip({"px": spx, "py": spy, "pz": spz, "E": seen["e"]}), seen_counts)
-        cs = fastjet.ClusterSequence(particles, jet_def)
-        jets = cs.inclusive_jets(min_pt=0.5 * spec.pt_min)
-        cons_index = cs.constituent_index(min_pt=0.5 * spec.pt_min)
-        # Flatten once per batch: indexing awkward arrays event by event costs more than Pythia.
-        jets_per_event = ak.to_numpy(ak.num(jets))
-        jet_start = np.concatenate([[0], np.cumsum(jets_per_event)])
-        jpx, jpy, jpz, je = (ak.to_numpy(ak.flatten(getattr(jets, c))) for c in ("px", "py", "pz", "E"))
-        n_cons = ak.to_numpy(ak.flatten(ak.num(cons_index, axis=2)))
-        cons_start = np.concatenate([[0], np.cumsum(n_cons)])
-        cons_flat = ak.to_numpy(ak.flatten(cons_index, axis=None))
-        offsets = np.concatenate([[0], np.cumsum(seen_counts)])
-        jpt = np.hypot(jpx, jpy)
-        jeta = kinematics.pseudorapidities(jpt, jpz)
-        jy = kinematics.rapidities(jpt, jpz, je)
-        jphi = np.arctan2(jpy, jpx)
-        in_window = (jpt >= spec.pt_min) & (jpt < spec.pt_max)
-        if spec.abs_eta_max is not None:
-            in_window &= np.abs(jeta) < spec.abs_eta_max
-        if spec.abs_rapidity_max is not None:
-            in_window &= np.abs(jy) < spec.abs_rapidity_max
+        b = _reconstruct(batch, charge_of, rng, detector, jet_def, 0.5 * spec.pt_min)
+        counts, ids, status, px, py, pz, e, event_of = (
+            b[k] for k in ("counts", "ids", "status", "px", "py", "pz", "e", "event_of"))
+        seen, jet_start, cons_start, cons_flat, offsets = (
+            b[k] for k in ("seen", "jet_start", "cons_start", "cons_flat", "offsets"))
+        jpt, jeta, jy, jphi, je, jpx, jpy, jpz = (b[k] for k in ("jpt", "jeta", "jy", "jphi", "je", "jpx", "jpy", "jpz"))
+        in_window = _in_window(spec, jpt, jeta, jy)
 
         hard_idx = np.flatnonzero((np.abs(status) == 22) | (np.abs(status) == 23))
         hard_start = np.searchsorted(event_of[hard_idx], np.arange(len(counts) + 1))
@@ -203,6 +174,116 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
     seconds = time.perf_counter() - start
     out = {key: np.stack([jet[key] for jet in kept]) for key in kept[0]}
     out["label"] = np.full(n_jets, cls.label, dtype=np.int8)
+    out["events"] = np.array(n_events)
+    out["seconds"] = np.array(seconds)
+    out["worker_pid"] = np.array(os.getpid())
+    return out
+
+
+def _reconstruct(batch, charge_of: _ChargeTable, rng: np.random.Generator, detector: DetectorModel,
+                 jet_def, min_pt: float) -> dict:
+    """Detector and FastJet for one Pythia batch, flattened over its events.
+
+    Returns the generator record (``counts`` particles per event, ``ids``, ``status``,
+    ``px, py, pz, e``, ``event_of``), the detector's candidates ``seen`` and every jet above
+    ``min_pt``: ``jet_start`` (first jet of each event), the jets' ``jpt, jeta, jy, jphi, je,
+    jpx, jpy, jpz`` and their constituents ``cons_flat[cons_start[j]:cons_start[j + 1]]``
+    (indices into the event's candidates, which start at ``offsets[event]``).
+    """
+    import awkward as ak
+    import fastjet
+
+    prt = batch.prt
+    counts = ak.to_numpy(ak.num(prt))
+    ids = ak.to_numpy(ak.flatten(prt.id))
+    status = ak.to_numpy(ak.flatten(prt.status))
+    px = ak.to_numpy(ak.flatten(prt.p.px))
+    py = ak.to_numpy(ak.flatten(prt.p.py))
+    pz = ak.to_numpy(ak.flatten(prt.p.pz))
+    e = ak.to_numpy(ak.flatten(prt.p.e))
+    event_of = np.repeat(np.arange(len(counts)), counts)
+
+    visible = np.flatnonzero((status > 0) & ~np.isin(np.abs(ids), NEUTRINOS))
+    pt, eta, phi = kinematics.ptetaphi_from_momenta(px[visible], py[visible], pz[visible])
+    # Beyond the calorimeters nothing is seen: skip those particles before drawing random numbers.
+    covered = np.abs(eta) < detector.calo_abs_eta
+    visible, pt, eta, phi = visible[covered], pt[covered], eta[covered], phi[covered]
+    seen = apply_detector(pt, eta, phi, ids[visible], charge_of(ids[visible]), rng, detector,
+                          event=event_of[visible])
+    seen_counts = np.bincount(seen["event"], minlength=len(counts))
+    spx = seen["pt"] * np.cos(seen["phi"])
+    spy = seen["pt"] * np.sin(seen["phi"])
+    spz = seen["pt"] * np.sinh(seen["eta"])
+    particles = ak.unflatten(ak.zip({"px": spx, "py": spy, "pz": spz, "E": seen["e"]}), seen_counts)
+    cs = fastjet.ClusterSequence(particles, jet_def)
+    jets = cs.inclusive_jets(min_pt=min_pt)
+    cons_index = cs.constituent_index(min_pt=min_pt)
+    # Flatten once per batch: indexing awkward arrays event by event costs more than Pythia.
+    jets_per_event = ak.to_numpy(ak.num(jets))
+    jet_start = np.concatenate([[0], np.cumsum(jets_per_event)])
+    jpx, jpy, jpz, je = (ak.to_numpy(ak.flatten(getattr(jets, c))) for c in ("px", "py", "pz", "E"))
+    n_cons = ak.to_numpy(ak.flatten(ak.num(cons_index, axis=2)))
+    cons_start = np.concatenate([[0], np.cumsum(n_cons)])
+    cons_flat = ak.to_numpy(ak.flatten(cons_index, axis=None))
+    offsets = np.concatenate([[0], np.cumsum(seen_counts)])
+    jpt = np.hypot(jpx, jpy)
+    jeta = kinematics.pseudorapidities(jpt, jpz)
+    jy = kinematics.rapidities(jpt, jpz, je)
+    jphi = np.arctan2(jpy, jpx)
+    return {"counts": counts, "ids": ids, "status": status, "px": px, "py": py, "pz": pz, "e": e,
+            "event_of": event_of, "seen": seen, "jet_start": jet_start, "cons_start": cons_start,
+            "cons_flat": cons_flat, "offsets": offsets, "jpt": jpt, "jeta": jeta, "jy": jy, "jphi": jphi,
+            "je": je, "jpx": jpx, "jpy": jpy, "jpz": jpz}
+
+
+def _in_window(spec, jpt: np.ndarray, jeta: np.ndarray, jy: np.ndarray) -> np.ndarray:
+    """Jets inside the card's pT window and acceptance."""
+    in_window = (jpt >= spec.pt_min) & (jpt < spec.pt_max)
+    if spec.abs_eta_max is not None:
+        in_window &= np.abs(jeta) < spec.abs_eta_max
+    if spec.abs_rapidity_max is not None:
+        in_window &= np.abs(jy) < spec.abs_rapidity_max
+    return in_window
+
+
+def _generate_events(card: Card, cls, pythia, charge_of: _ChargeTable, rng: np.random.Generator,
+                     detector: DetectorModel, jet_def, n_events_wanted: int, start: float) -> dict[str, np.ndarray]:
+    """Events of an event card: the ``jets_per_event`` leading jets of each event, kept when the
+    leading one is in the card's pT window and acceptance (the others have no cut).
+
+    Returns constituent arrays ``(n, jets_per_event, max_constituents)``, ``jet_p4``
+    ``(n, jets_per_event, 4)`` = (pT, η, φ, m) in decreasing pT, ``label`` (n,) and bookkeeping.
+    """
+    spec = card.jets
+    N, P = spec.jets_per_event, spec.max_constituents
+    kept: list[list[dict]] = []
+    n_events = 0
+    while len(kept) < n_events_wanted:
+        if n_events > MAX_EVENTS_PER_JET * max(n_events_wanted, 10):
+            raise RuntimeError(f"card {card.name}, class {cls.name}: only {len(kept)} events kept of {n_events}; "
+                               "check the leading jet's pT window")
+        batch = pythia.nextBatch(_next_batch_size(n_events_wanted - len(kept), len(kept), n_events))
+        n_events += len(batch)
+        b = _reconstruct(batch, charge_of, rng, detector, jet_def, EVENT_JET_PT_MIN)
+        in_window = _in_window(spec, b["jpt"], b["jeta"], b["jy"])
+        jet_start, jpt, cons_start = b["jet_start"], b["jpt"], b["cons_start"]
+        for iev in range(len(b["counts"])):
+            first, last = jet_start[iev], jet_start[iev + 1]
+            if last - first < N:
+                continue
+            # inclusive_jets is not sorted: the leading jets by pT, the first one the trigger jet.
+            leading = first + np.argsort(-jpt[first:last], kind="stable")[:N]
+            if not in_window[leading[0]]:
+                continue
+            kept.append([
+                _pack_jet(b["seen"], b["cons_flat"][cons_start[j]:cons_start[j + 1]] + b["offsets"][iev], P,
+                          tuple(b[k][j] for k in ("jpt", "jeta", "jphi", "je", "jpx", "jpy", "jpz")))
+                for j in leading])
+            if len(kept) == n_events_wanted:
+                break
+    seconds = time.perf_counter() - start
+    out = {key: np.stack([np.stack([jet[key] for jet in event]) for event in kept]) for key in kept[0][0]}
+    out["label"] = np.full(n_events_wanted, cls.label, dtype=np.int8)
     out["events"] = np.array(n_events)
     out["seconds"] = np.array(seconds)
     out["worker_pid"] = np.array(os.getpid())
