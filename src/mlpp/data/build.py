@@ -205,13 +205,12 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
     }
     labels = np.concatenate([r["label"] for r in ordered])[perm].astype(np.int8)
     if card.is_events:
-        # Events generated per class: how many Pythia made to keep the stored ones (the pass fractions).
-        generated = [0] * len(card.classes)
+        # Per class: the events Pythia made to keep the stored ones (the pass fractions), and their time.
+        generated, seconds = [0] * len(card.classes), [0.0] * len(card.classes)
         for (ci, _, _), r in zip(units, ordered):
             generated[ci] += int(r["events"])
-        meta.update(event_mode_version=EVENT_MODE_VERSION, events_per_class=generated,
-                    cpu_seconds_per_class=[float(sum(float(r["seconds"]) for (ci, _, _), r in zip(units, ordered)
-                                                     if ci == c)) for c in range(len(card.classes))])
+            seconds[ci] += float(r["seconds"])
+        meta.update(event_mode_version=EVENT_MODE_VERSION, events_per_class=generated, cpu_seconds_per_class=seconds)
         data = EventDataset(
             name=card.name, class_names=card.class_names, labels=labels,
             jets=np.concatenate([r["jet_p4"] for r in ordered])[perm],
