@@ -314,8 +314,14 @@ def test_static_scan_finds_nothing_in_solutions_and_releases(path):
     assert [str(h) for h in guard.scan_notebook(read_notebook(path))] == []
 
 
-def test_all_eight_solutions_are_scanned():
-    assert len(SOLUTIONS) == 8
+def test_every_exercise_is_scanned():
+    """The glob above finds every exercise's source and release (a renamed folder would silently drop one)."""
+    from mlpp.nbgrader_bridge import exercise_ids
+
+    ids = exercise_ids(REPO)
+    assert len(ids) >= 8
+    assert [p.parent.name for p in SOLUTIONS] == sorted(ids)
+    assert sorted(p.parent.name for p in RELEASES) == sorted(ids)
 
 
 @pytest.mark.parametrize("source, expected", [
