@@ -1,0 +1,41 @@
+"""The ``tracks`` thread: hits of charged particles in the course's toy tracker (tracking lecture).
+
+The ``tracks`` card (``datasets/tracking/tracks.yml``, :mod:`mlpp.tracking`) holds tt̄ events at
+14 TeV whose charged particles above 1 GeV crossed eight barrel layers (the TrackML barrel, 2 T).
+This module owns the plumbing every tracking notebook shares: the events of a tier and their fixed
+split. Graph construction, the edge classifier and track building are the lessons and are written
+in the notebooks::
+
+    from mlpp.tasks import tracks
+    train, val, test = tracks.split()      # TrackEvents
+    hits, particles = test[0]              # dicts of arrays; hits["particle"] == -1: noise
+    tracks.TRACKER.radii                   # layer radii in mm
+"""
+from __future__ import annotations
+
+from mlpp import settings
+from mlpp.tracking import TrackEvents, Tracker, load_card
+
+#: The tracking card (not a card of ``mlpp data``: it lives in ``datasets/tracking/``).
+CARD = "tracks"
+#: Training, validation and test fractions of the events, in stored order (events are independent).
+SPLIT: tuple[float, float, float] = (0.6, 0.2, 0.2)
+#: The card's tracker: layers, resolutions, field, efficiency and noise.
+TRACKER: Tracker = load_card(CARD).tracker
+
+
+def load(tier: str | None = None) -> TrackEvents:
+    """All events of ``tier`` (default ``$MLPP_TIER``), generated on first use (a minute or so
+    for the fast tier on 2 cores)."""
+    from mlpp import tracking
+
+    return tracking.load(CARD, tier=settings.tier(tier))
+
+
+def split(events: TrackEvents | None = None, tier: str | None = None) -> tuple[TrackEvents, TrackEvents, TrackEvents]:
+    """Training, validation and test events: the first 60 %, the next 20 % and the last 20 %."""
+    events = load(tier) if events is None else events
+    n = len(events)
+    n_train, n_val = int(round(SPLIT[0] * n)), int(round(SPLIT[1] * n))
+    return (events.subset(slice(0, n_train)), events.subset(slice(n_train, n_train + n_val)),
+            events.subset(slice(n_train + n_val, n)))

@@ -1,0 +1,463 @@
+"""A toy silicon tracker: barrel layers in a solenoid, helices, smeared hits, noise.
+
+The course's one home for charged-particle tracks as *hits* (Lecture 5's sketch, the tracking
+lecture's graphs). It has two halves:
+
+* the geometry and the physics, pure numpy: :class:`Tracker` (layer radii and lengths,
+  resolutions, field, hit efficiency, noise), :func:`layer_crossings` (where a helix from
+  its production vertex crosses each layer) and :func:`simulate_hits` (efficiency, smearing,
+  noise hits for one event);
+* the data: :func:`generate_chunk` runs Pythia for a card (``datasets/tracking/tracks.yml``),
+  takes each event's charged final-state particles and simulates their hits;
+  :func:`load` builds the card's tier once, atomically and hash-checked
+  (:mod:`mlpp.data.cache`), and returns :class:`TrackEvents`.
+
+Units: lengths in mm, momenta in GeV, the field in T, angles in rad. A particle of charge
+``q`` (in units of e) and transverse momentum ``pT`` bends on a circle of radius
+``R = pT / (0.3 B)`` m; a positive particle turns clockwise seen from +z (B along +z), so its
+azimuth *decreases*: from the origin it reaches radius ``r`` at ``φ = φ0 − q·arcsin(r / 2R)``.
+Along the beam it moves ``z = z0 + s·cot θ`` (``s`` the transverse arc length, ``cot θ = sinh η``).
+
+What it leaves out (on purpose): material (no multiple scattering, energy loss, conversions,
+nuclear interactions), endcaps (barrel only), modules (each layer is a full cylinder, no gaps or
+overlaps), second crossings (a looper leaves at most one hit per layer, on its way out), pileup,
+and hits of particles below the card's pT threshold.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from mlpp import settings
+
+#: c in GeV / (T m): R [m] = pT [GeV] / (C_LIGHT * B [T]), i.e. the "0.3" of R = pT / (0.3 B).
+C_LIGHT = 0.299792458
+CARDS_SUBDIR = "tracking"  # the cards live in datasets/tracking/, apart from the jet cards (see card_path)
+HIT_KEYS = ("layer", "r", "phi", "z", "particle")
+PARTICLE_KEYS = ("pt", "eta", "phi", "q", "vx", "vy", "vz", "pdgid")
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """Barrel layers (cylinders around the beam), the solenoid field and the hit model.
+
+    ``radii`` and ``half_lengths`` (mm) give each layer's cylinder, ``sigma_rphi`` and
+    ``sigma_z`` (mm) its Gaussian hit resolution, ``B`` the field (T, along +z),
+    ``efficiency`` the probability that a crossing leaves a hit and ``noise_per_layer`` the
+    mean number (Poisson) of noise hits per layer and event, uniform in φ and z.
+    """
+
+    radii: tuple[float, ...]
+    half_lengths: tuple[float, ...]
+    sigma_rphi: tuple[float, ...]
+    sigma_z: tuple[float, ...]
+    B: float = 2.0
+    efficiency: float = 1.0
+    noise_per_layer: float = 0.0
+
+    def __post_init__(self) -> None:
+        n = len(self.radii)
+        if not all(len(v) == n for v in (self.half_lengths, self.sigma_rphi, self.sigma_z)):
+            raise ValueError("radii, half_lengths, sigma_rphi and sigma_z need one entry per layer")
+        if list(self.radii) != sorted(self.radii):
+            raise ValueError("layer radii must increase outwards")
+        if not 0.0 <= self.efficiency <= 1.0 or self.noise_per_layer < 0 or self.B <= 0:
+            raise ValueError("need 0 <= efficiency <= 1, noise_per_layer >= 0 and B > 0")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.radii)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Tracker":
+        """From a card's ``tracker:`` block: ``B``, ``efficiency``, ``noise_per_layer`` and
+        ``layers``, a list of ``{r, half_length, sigma_rphi, sigma_z}`` (mm)."""
+        layers = raw["layers"]
+        return cls(radii=tuple(float(l["r"]) for l in layers),
+                   half_lengths=tuple(float(l["half_length"]) for l in layers),
+                   sigma_rphi=tuple(float(l["sigma_rphi"]) for l in layers),
+                   sigma_z=tuple(float(l["sigma_z"]) for l in layers),
+                   B=float(raw.get("B", 2.0)), efficiency=float(raw.get("efficiency", 1.0)),
+                   noise_per_layer=float(raw.get("noise_per_layer", 0.0)))
+
+    def ideal(self) -> "Tracker":
+        """The same layers with every crossing recorded exactly: no smearing, inefficiency or noise."""
+        n = self.n_layers
+        return Tracker(self.radii, self.half_lengths, (0.0,) * n, (0.0,) * n, self.B, 1.0, 0.0)
+
+
+def helix_radius(pt: np.ndarray, B: float) -> np.ndarray:
+    """Transverse radius of curvature in mm of a unit-charge particle with ``pt`` (GeV) in ``B`` (T)."""
+    return 1000.0 * np.asarray(pt, dtype=float) / (C_LIGHT * B)
+
+
+def layer_crossings(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, q: np.ndarray,
+                    vx: np.ndarray, vy: np.ndarray, vz: np.ndarray,
+                    radii: np.ndarray, B: float) -> dict[str, np.ndarray]:
+    """Where each particle's helix first crosses each barrel radius, on its way out.
+
+    Inputs are per particle, shape (n,); ``radii`` (L,) in mm. Returns arrays of shape (n, L):
+    ``x, y, z, phi`` of the crossing and ``crossed`` (False where the particle curls up inside
+    that radius, was produced outside it, or is neutral). ``s`` is the transverse arc length
+    from the vertex. The circle–cylinder intersection is solved in closed form: from the vertex
+    at the origin it reduces to φ = φ0 − q arcsin(r / 2R), and it stays exact for displaced
+    vertices and for R → ∞ (a straight line).
+    """
+    pt, eta, phi0, q = (np.asarray(a, dtype=float)[:, None] for a in (pt, eta, phi, q))
+    vx, vy, vz = (np.asarray(a, dtype=float)[:, None] for a in (vx, vy, vz))
+    r = np.asarray(radii, dtype=float)[None, :]
+    sign = np.sign(q)
+    R = helix_radius(pt, B) / np.maximum(np.abs(q), 1e-12)  # (n, 1) mm; a charge-2 particle bends twice as hard
+    tx, ty = np.cos(phi0), np.sin(phi0)                     # initial direction
+    nx, ny = ty, -tx                                        # its right-hand normal: the centre side for q > 0
+    # Centre of the circle, c = v + sign·R·n. Its distance d from the beam: d² − R² = |v|² + 2·sign·R·(v·n),
+    # written so that nothing cancels when R is huge.
+    cx, cy = vx + sign * R * nx, vy + sign * R * ny
+    d = np.hypot(cx, cy)
+    v2 = vx**2 + vy**2
+    # Intersection with the layer circle (centre 0, radius r): the foot of the chord lies a along c/|c|.
+    a = (r**2 + v2 + 2 * sign * R * (vx * nx + vy * ny)) / (2 * d)  # (n, L)
+    h2 = r**2 - a**2
+    crossed = (h2 >= 0) & (v2 < r**2) & (q != 0)
+    h = np.sqrt(np.where(crossed, h2, 0.0))
+    ux, uy = cx / d, cy / d
+    # Two intersection points, a·u ± h·u⊥: the particle reaches first the one ahead of it.
+    px1, py1 = a * ux - h * uy, a * uy + h * ux
+    px2, py2 = a * ux + h * uy, a * uy - h * ux
+    first = ((px1 - vx) * tx + (py1 - vy) * ty) >= ((px2 - vx) * tx + (py2 - vy) * ty)
+    x, y = np.where(first, px1, px2), np.where(first, py1, py2)
+    chord = np.hypot(x - vx, y - vy)
+    s = 2 * R * np.arcsin(np.clip(chord / (2 * R), 0.0, 1.0))  # arc length; → chord as R → ∞
+    z = vz + s * np.sinh(eta)
+    return {"x": x, "y": y, "z": z, "phi": np.arctan2(y, x), "s": s, "crossed": crossed}
+
+
+def simulate_hits(particles: dict[str, np.ndarray], tracker: Tracker,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The hits of one event: ``layer`` (int8), ``r, phi, z`` (float32; mm, rad), ``particle``
+    (int32: index into ``particles``, −1 for a noise hit), each of shape (n_hits,).
+
+    A crossing inside a layer's length becomes a hit with probability ``tracker.efficiency``;
+    its φ is smeared by ``sigma_rphi / r`` and its z by ``sigma_z``; r stays the layer radius.
+    Then each layer gets Poisson(``noise_per_layer``) noise hits, uniform in φ and z. The hits
+    come sorted by layer, then φ, so that their order says nothing about which particle made them.
+    Random numbers are drawn in a fixed order (efficiency, smearing, noise) for a given event.
+    """
+    radii = np.asarray(tracker.radii)
+    L = tracker.n_layers
+    p = particles
+    cross = layer_crossings(p["pt"], p["eta"], p["phi"], p["q"], p["vx"], p["vy"], p["vz"], radii, tracker.B)
+    inside = cross["crossed"] & (np.abs(cross["z"]) < np.asarray(tracker.half_lengths)[None, :])  # (n, L)
+    keep = inside & (rng.random(inside.shape) < tracker.efficiency)
+    part, layer = np.nonzero(keep)  # (n_true,)
+    r = radii[layer]
+    phi = cross["phi"][part, layer] + rng.normal(size=len(part)) * np.asarray(tracker.sigma_rphi)[layer] / r
+    z = cross["z"][part, layer] + rng.normal(size=len(part)) * np.asarray(tracker.sigma_z)[layer]
+    n_noise = rng.poisson(tracker.noise_per_layer, size=L)
+    noise_layer = np.repeat(np.arange(L), n_noise)
+    noise_phi = rng.uniform(-np.pi, np.pi, len(noise_layer))
+    half = np.asarray(tracker.half_lengths)[noise_layer]
+    noise_z = rng.uniform(-half, half)
+    hits = {
+        "layer": np.concatenate([layer, noise_layer]).astype(np.int8),
+        "r": np.concatenate([r, radii[noise_layer]]).astype(np.float32),
+        "phi": np.angle(np.exp(1j * np.concatenate([phi, noise_phi]))).astype(np.float32),  # back into (−π, π]
+        "z": np.concatenate([z, noise_z]).astype(np.float32),
+        "particle": np.concatenate([part, np.full(len(noise_layer), -1)]).astype(np.int32),
+    }
+    order = np.lexsort((hits["phi"], hits["layer"]))
+    return {k: v[order] for k, v in hits.items()}
+
+
+def reaches_all_layers(particles: dict[str, np.ndarray], tracker: Tracker) -> np.ndarray:
+    """(n,) bool: the particle's helix crosses every layer inside its length (before efficiency)."""
+    p = particles
+    cross = layer_crossings(p["pt"], p["eta"], p["phi"], p["q"], p["vx"], p["vy"], p["vz"],
+                            np.asarray(tracker.radii), tracker.B)
+    inside = cross["crossed"] & (np.abs(cross["z"]) < np.asarray(tracker.half_lengths)[None, :])
+    return inside.all(axis=1)
+
+
+# --- the card ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrackCard:
+    """A tracking card (``datasets/tracking/<name>.yml``): Pythia process, particle selection,
+    tracker, seed and sizes (events per tier, generated in chunks of ``chunk_events``)."""
+
+    name: str
+    title: str
+    seed: int
+    ecm: float
+    settings: tuple[str, ...]
+    pt_min: float
+    abs_eta_max: float
+    tracker: Tracker
+    sizes: dict[str, int]
+    chunk_events: int
+    sha256: str = ""
+
+    def chunks(self, tier: str | None = None) -> list[tuple[int, int]]:
+        """Work units ``(chunk_index, n_events)``; fixed by the card, whoever runs them."""
+        n = int(self.sizes[settings.tier(tier)])
+        return [(k, min(self.chunk_events, n - start)) for k, start in enumerate(range(0, n, self.chunk_events))]
+
+
+def card_path(name: str) -> Path:
+    """``datasets/tracking/<name>.yml``: not in ``datasets/`` itself, whose cards are all jet cards
+    that ``mlpp data`` reads (a tracking card there would break ``mlpp data list``)."""
+    return settings.cards_dir() / CARDS_SUBDIR / f"{name}.yml"
+
+
+def load_card(name: str = "tracks") -> TrackCard:
+    """Read and check a tracking card."""
+    import hashlib
+
+    path = card_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"no tracking card {name!r} (looked for {path})")
+    text = path.read_bytes()
+    raw = yaml.safe_load(text)
+    gen, sel = raw["generator"], raw["particles"]
+    sizes = {k: int(v) for k, v in raw["sizes"].items()}
+    missing = [t for t in settings.TIERS if t not in sizes]
+    if missing:
+        raise ValueError(f"{path}: sizes has no entry for tier(s) {missing}")
+    return TrackCard(name=raw.get("name", name), title=raw.get("title", name), seed=int(raw["seed"]),
+                     ecm=float(gen.get("eCM", 14000.0)), settings=tuple(gen.get("settings", [])),
+                     pt_min=float(sel["pt_min"]), abs_eta_max=float(sel["abs_eta_max"]),
+                     tracker=Tracker.from_dict(raw["tracker"]), sizes=sizes,
+                     chunk_events=int(raw.get("chunk_events", 50)), sha256=hashlib.sha256(text).hexdigest())
+
+
+# --- events from Pythia ----------------------------------------------------------------------------
+
+def _make_pythia(card: TrackCard, seed: int):
+    try:
+        import pythia8mc
+    except ImportError:
+        raise ImportError("event generation needs pythia8mc==8.317.2: run 'make venv'") from None
+    pythia = pythia8mc.Pythia("", False)
+    lines = [f"Beams:eCM = {card.ecm}", "Random:setSeed = on", f"Random:seed = {seed}",
+             "Print:quiet = on", "Next:numberCount = 0", *card.settings]
+    for line in lines:
+        if not pythia.readString(line):
+            raise ValueError(f"tracking card {card.name}: Pythia rejected the setting {line!r}")
+    if not pythia.init():
+        raise RuntimeError(f"tracking card {card.name}: Pythia failed to initialise")
+    return pythia
+
+
+def charged_particles(batch, charge_of, pt_min: float, abs_eta_max: float) -> list[dict[str, np.ndarray]]:
+    """Each event's charged final-state particles with pT > ``pt_min`` and |η| < ``abs_eta_max``:
+    ``pt, eta, phi, q, vx, vy, vz`` (production vertex, mm) and ``pdgid``, in Pythia's order."""
+    import awkward as ak
+
+    from mlpp import kinematics
+
+    prt = batch.prt
+    counts = ak.to_numpy(ak.num(prt))
+    flat = {k: ak.to_numpy(ak.flatten(v)) for k, v in (
+        ("id", prt.id), ("status", prt.status), ("px", prt.p.px), ("py", prt.p.py), ("pz", prt.p.pz),
+        ("vx", prt.vProd.px), ("vy", prt.vProd.py), ("vz", prt.vProd.pz))}
+    event_of = np.repeat(np.arange(len(counts)), counts)
+    final = np.flatnonzero(flat["status"] > 0)
+    q = charge_of(flat["id"][final])
+    pt, eta, phi = kinematics.ptetaphi_from_momenta(flat["px"][final], flat["py"][final], flat["pz"][final])
+    sel = (q != 0) & (pt > pt_min) & (np.abs(eta) < abs_eta_max)
+    idx = final[sel]
+    cols = {"pt": pt[sel], "eta": eta[sel], "phi": phi[sel], "q": q[sel],
+            "vx": flat["vx"][idx], "vy": flat["vy"][idx], "vz": flat["vz"][idx], "pdgid": flat["id"][idx]}
+    bounds = np.searchsorted(event_of[idx], np.arange(len(counts) + 1))
+    return [{k: v[bounds[i]:bounds[i + 1]] for k, v in cols.items()} for i in range(len(counts))]
+
+
+def generate_chunk(card: TrackCard, chunk_index: int, n_events: int) -> dict[str, np.ndarray]:
+    """``n_events`` events of one chunk: its own Pythia and numpy generator, both seeded from the
+    card seed and the chunk index (:func:`mlpp.data.generate.chunk_seed`), so a chunk's arrays do
+    not depend on which process runs it or on the other chunks. Returns flat arrays (see
+    :class:`TrackEvents`) plus ``seconds``."""
+    from mlpp.data.generate import _ChargeTable, chunk_seed
+
+    start = time.perf_counter()
+    seed = chunk_seed(card.seed, 0, chunk_index)
+    pythia = _make_pythia(card, seed)
+    charge_of = _ChargeTable(pythia)
+    rng = np.random.default_rng(seed)
+    events: list[dict[str, np.ndarray]] = []
+    while len(events) < n_events:
+        batch = pythia.nextBatch(n_events - len(events))
+        events += charged_particles(batch, charge_of, card.pt_min, card.abs_eta_max)
+    hits = [simulate_hits(ev, card.tracker, rng) for ev in events]
+    out = _flatten(events, hits)
+    out["seconds"] = np.array(time.perf_counter() - start)
+    return out
+
+
+def _flatten(events: list[dict], hits: list[dict]) -> dict[str, np.ndarray]:
+    out = {f"hit_{k}": np.concatenate([h[k] for h in hits]) for k in HIT_KEYS}
+    out["hit_offsets"] = np.concatenate([[0], np.cumsum([len(h["layer"]) for h in hits])]).astype(np.int64)
+    dtypes = {"q": np.int8, "pdgid": np.int32}
+    out |= {f"particle_{k}": np.concatenate([e[k] for e in events]).astype(dtypes.get(k, np.float32))
+            for k in PARTICLE_KEYS}
+    out["particle_offsets"] = np.concatenate([[0], np.cumsum([len(e["pt"]) for e in events])]).astype(np.int64)
+    return out
+
+
+def _concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Chunks one after the other: offsets shifted, everything else stacked."""
+    out: dict[str, np.ndarray] = {}
+    for key in parts[0]:
+        if key == "seconds":
+            continue
+        if key.endswith("_offsets"):
+            shifted, base = [np.zeros(1, np.int64)], 0
+            for p in parts:
+                shifted.append(p[key][1:] + base)
+                base += p[key][-1]
+            out[key] = np.concatenate(shifted)
+        else:
+            out[key] = np.concatenate([p[key] for p in parts])
+    return out
+
+
+# --- the dataset ------------------------------------------------------------------------------------
+
+class TrackEvents:
+    """Events of a tracking card: ``events[i]`` is ``(hits, particles)``, two dicts of arrays.
+
+    ``hits``: ``layer, r, phi, z, particle`` (n_hits,); ``particle`` indexes ``particles``
+    (−1: noise). ``particles``: ``pt, eta, phi, q, vx, vy, vz, pdgid`` (n_particles,).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], tracker: Tracker, meta: dict | None = None):
+        self.arrays, self.tracker, self.meta = arrays, tracker, dict(meta or {})
+
+    def __len__(self) -> int:
+        return len(self.arrays["hit_offsets"]) - 1
+
+    def hits(self, i: int) -> dict[str, np.ndarray]:
+        lo, hi = self.arrays["hit_offsets"][i:i + 2]
+        return {k: self.arrays[f"hit_{k}"][lo:hi] for k in HIT_KEYS}
+
+    def particles(self, i: int) -> dict[str, np.ndarray]:
+        lo, hi = self.arrays["particle_offsets"][i:i + 2]
+        return {k: self.arrays[f"particle_{k}"][lo:hi] for k in PARTICLE_KEYS}
+
+    def __getitem__(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"event {i} of {len(self)}")
+        i %= len(self)
+        return self.hits(i), self.particles(i)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def subset(self, indices) -> "TrackEvents":
+        """The events ``indices`` (in that order) as a new :class:`TrackEvents`."""
+        chosen = np.arange(len(self))[indices]
+        events = [self.particles(i) for i in chosen]
+        hits = [self.hits(i) for i in chosen]
+        if not len(chosen):
+            raise ValueError("an empty subset")
+        return TrackEvents(_flatten(events, hits), self.tracker, self.meta)
+
+    def __repr__(self) -> str:
+        n_hits, n_part = len(self.arrays["hit_layer"]), len(self.arrays["particle_pt"])
+        return (f"TrackEvents({len(self)} events, {n_hits} hits, {n_part} particles, "
+                f"{self.tracker.n_layers} layers, B = {self.tracker.B} T)")
+
+
+def dataset_path(name: str = "tracks", tier: str | None = None) -> Path:
+    return settings.cache_dir() / f"{name}-{settings.tier(tier)}.npz"
+
+
+def build(name: str = "tracks", tier: str | None = None, workers: int = 1, force: bool = False,
+          quiet: bool = False) -> Path:
+    """Generate the card's tier into the cache (unless a verified file of this card exists).
+
+    Chunks run in ``workers`` processes (default 1) and are stored in card order, so the file
+    is the same for any worker count. The write is atomic and recorded with its sha256.
+    """
+    from mlpp.data import cache
+
+    card, tier = load_card(name), settings.tier(tier)
+    path = dataset_path(name, tier)
+    with cache.locked(path.with_suffix(".lock")):
+        if not force and path.exists() and _cached_card(path) == card.sha256:
+            return path
+        units = card.chunks(tier)
+        parts: dict[int, dict] = {}
+        bar = None if quiet else _progress(sum(n for _, n in units), f"{name} ({tier})")
+        t0 = time.perf_counter()
+        if workers <= 1:
+            for k, n in units:
+                parts[k] = generate_chunk(card, k, n)
+                bar is not None and bar.update(n)
+        else:
+            import concurrent.futures as cf
+
+            with cf.ProcessPoolExecutor(workers) as pool:
+                futures = {pool.submit(generate_chunk, card, k, n): (k, n) for k, n in units}
+                for fut in cf.as_completed(futures):
+                    k, n = futures[fut]
+                    parts[k] = fut.result()
+                    bar is not None and bar.update(n)
+        bar is not None and bar.close()
+        arrays = _concatenate([parts[k] for k, _ in units])
+        meta = {"card": name, "card_sha256": card.sha256, "tier": tier, "events": len(arrays["hit_offsets"]) - 1,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "chunk_seconds": round(float(sum(p["seconds"] for p in parts.values())), 1)}
+        cache.write_npz(path, arrays, meta)
+    return path
+
+
+def _cached_card(path: Path) -> str | None:
+    from mlpp.data import cache
+
+    return cache.read_manifest(path.parent).get(path.name, {}).get("card_sha256")
+
+
+def _progress(total: int, desc: str):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="event")
+
+
+def load(name: str = "tracks", tier: str | None = None, generate: bool = True) -> TrackEvents:
+    """The card's events of ``tier`` (default ``$MLPP_TIER``), generated on first use.
+
+    The file is checked against its sha256 (:func:`mlpp.data.cache.verify`) and against the
+    card: an edited card regenerates it.
+    """
+    from mlpp.data import cache
+
+    card, tier = load_card(name), settings.tier(tier)
+    path = dataset_path(name, tier)
+    if not (path.exists() and _cached_card(path) == card.sha256):
+        if not generate:
+            raise FileNotFoundError(f"{path} is missing or stale: run mlpp.tracking.build({name!r}, {tier!r})")
+        build(name, tier, workers=int(os.environ.get("MLPP_TRACK_WORKERS", "1")))
+    entry = cache.verify(path, f"delete it and run mlpp.tracking.build({name!r}, {tier!r})")
+    with np.load(path) as handle:
+        arrays = {k: handle[k] for k in handle.files}
+    return TrackEvents(arrays, card.tracker, {**entry, "tier": tier})
+
+
+def describe(card: TrackCard) -> str:
+    """The card's tracker as a short table (for pages and notebooks)."""
+    t = card.tracker
+    rows = [f"{'layer':>5} {'r [mm]':>7} {'|z| < [mm]':>10} {'σ_rφ [µm]':>9} {'σ_z [µm]':>9}"]
+    for i in range(t.n_layers):
+        rows.append(f"{i:>5} {t.radii[i]:>7.0f} {t.half_lengths[i]:>10.0f} {1000 * t.sigma_rphi[i]:>9.1f} "
+                    f"{1000 * t.sigma_z[i]:>9.0f}")
+    rows.append(json.dumps({"B [T]": t.B, "efficiency": t.efficiency, "noise_per_layer": t.noise_per_layer}))
+    return "\n".join(rows)
