@@ -338,3 +338,37 @@ def test_event_jet_features_are_the_jet_features_of_the_same_jets(top):
     assert mine.shape == (50, len(EVENT_JET_FEATURES))
     for i, name in enumerate(EVENT_JET_FEATURES):
         np.testing.assert_allclose(mine[:, i], jets.feature(name), rtol=1e-5, err_msg=name)
+
+
+# --- paired cards (mode: paired) -------------------------------------------------------------
+
+@pytest.fixture()
+def tiny_paired_card(tiny_cards):
+    """A 'tinyz' copy of the zjet paired card: 3 events per variant, in chunks of 2 and 1."""
+    from pathlib import Path
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "datasets" / "zjet.yml").read_text())
+    raw.update(name="tinyz", sizes={"fast": 3, "full": 6}, chunk_jets=2)
+    (tiny_cards / "tinyz.yml").write_text(yaml.safe_dump(raw))
+    return load_card("tinyz")
+
+
+@pytest.mark.slow
+def test_paired_card_build_is_deterministic_and_ignores_the_number_of_workers(tiny_paired_card, tmp_path, monkeypatch):
+    from mlpp.data import PairedDataset, build
+    from mlpp.data.paired import EVENT_ID_STRIDE
+
+    one = read_h5(build("tinyz", "fast", workers=1, quiet=True))
+    monkeypatch.setenv("MLPP_DATA", str(tmp_path / "cache2"))
+    two = read_h5(build("tinyz", "fast", workers=2, quiet=True))
+    assert isinstance(one, PairedDataset) and len(one) == 6 and sorted(one.labels.tolist()) == [0, 0, 0, 1, 1, 1]
+    for field in ("labels", "event", "boson_pt", "dr", "matched"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(two, field))
+    for level in ("particle", "detector"):
+        for field in ("jets", "observables", "passed"):
+            np.testing.assert_array_equal(getattr(one, field)[level], getattr(two, field)[level])
+    assert one.jets["particle"].shape == (6, 4) and one.observables["detector"].shape == (6, 6)
+    assert np.all(one.boson_pt > 200.0) and np.all(one.passed["particle"] | one.passed["detector"])
+    # event numbers: chunk 1 of each variant holds its third event
+    assert sorted((one.event // EVENT_ID_STRIDE).tolist()) == [0, 0, 0, 0, 1, 1]
+    assert one.meta["boson"] == 23 and one.meta["events_per_class"][0] >= 3

@@ -31,9 +31,10 @@ import numpy as np
 from mlpp import settings
 from mlpp.data import cache
 from mlpp.data.cards import Card, load_card
-from mlpp.data.dataset import CONSTITUENT_KEYS, EventDataset, JetDataset, read_h5, write_h5
+from mlpp.data.dataset import CONSTITUENT_KEYS, LEVELS, EventDataset, JetDataset, PairedDataset, read_h5, write_h5
 from mlpp.data.detector import DetectorModel
-from mlpp.data.features import EVENT_JET_FEATURES, FEATURE_NAMES, event_jet_features, jet_features
+from mlpp.data.features import (EVENT_JET_FEATURES, FEATURE_NAMES, UNFOLDING_OBSERVABLES, event_jet_features,
+                                jet_features, unfolding_observables)
 
 
 # Bump when the generator, the detector's code or the features change what they write:
@@ -43,11 +44,14 @@ GENERATOR_VERSION = 3
 # The same for what only event cards write (their selection, their per-jet features): bumping it
 # regenerates event cards alone, and jet cards' fingerprints do not mention it.
 EVENT_MODE_VERSION = 1
+# The same for paired cards (their particle level, pairing and observables): only their fingerprints mention it.
+PAIRED_MODE_VERSION = 1
 
 
 def _fingerprint(card: Card) -> str:
     detector = hashlib.sha256(json.dumps(DetectorModel().to_dict(), sort_keys=True).encode()).hexdigest()[:12]
     version = f"v{GENERATOR_VERSION}" + (f".e{EVENT_MODE_VERSION}" if card.is_events else "")
+    version += f".p{PAIRED_MODE_VERSION}" if card.is_paired else ""
     return f"{card.sha256}:{version}:det-{detector}"
 
 
@@ -75,10 +79,28 @@ def run_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int) -> di
         out["features"] = event_jet_features(*columns, card.jets.R).reshape(n, N, -1)
         out["seconds"] = out["seconds"] + (time.perf_counter() - t0)
         return out
+    if card.is_paired:
+        return _paired_observables(out, card.jets.R, t0)
     features = jet_features(out["pt"], out["eta"], out["phi"], out["e"], out["mask"], card.jets.R)
     for column, name in ((0, "pt"), (1, "eta"), (3, "mass")):
         features[:, FEATURE_NAMES.index(name)] = out["jet_p4"][:, column]
     out["features"] = features
+    out["seconds"] = out["seconds"] + (time.perf_counter() - t0)
+    return out
+
+
+def _paired_observables(out: dict[str, np.ndarray], R: float, t0: float) -> dict[str, np.ndarray]:
+    """A paired chunk's observables per level from its constituents, which are then dropped:
+    ``<level>_observables`` (n, 6), NaN where the level has no jet."""
+    for level in LEVELS:
+        mask = out[f"{level}_mask"]
+        has_jet = mask.any(axis=1)
+        values = np.full((len(mask), len(UNFOLDING_OBSERVABLES)), np.nan, np.float32)
+        if has_jet.any():
+            values[has_jet] = unfolding_observables(*(out[f"{level}_{k}"][has_jet] for k in ("pt", "eta", "phi", "e")),
+                                                    mask[has_jet], R)
+        out[f"{level}_observables"] = values
+    out = {k: v for k, v in out.items() if not any(k == f"{level}_{c}" for level in LEVELS for c in CONSTITUENT_KEYS)}
     out["seconds"] = out["seconds"] + (time.perf_counter() - t0)
     return out
 
@@ -183,7 +205,7 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
         print(f"{name} ({tier}): resuming an interrupted build, {len(results)} of {len(units)} chunks kept "
               f"in {parts}", file=sys.stderr)
     started = time.perf_counter()
-    unit = "event" if card.is_events else "jet"
+    unit = "event" if card.is_events or card.is_paired else "jet"
     with open_executor(workers, scheduler) as pool, _progress(total, f"{name} ({tier})", quiet, unit) as bar:
         bar.update(sum(len(r["label"]) for r in results.values()))
         futures = {pool.submit(run_chunk, card, ci, k, n): (ci, k, n) for ci, k, n in units if (ci, k) not in results}
@@ -204,13 +226,29 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
         "detector": DetectorModel().to_dict(), "versions": _versions(),
     }
     labels = np.concatenate([r["label"] for r in ordered])[perm].astype(np.int8)
-    if card.is_events:
+    if card.is_events or card.is_paired:
         # Per class: the events Pythia made to keep the stored ones (the pass fractions), and their time.
         generated, seconds = [0] * len(card.classes), [0.0] * len(card.classes)
         for (ci, _, _), r in zip(units, ordered):
             generated[ci] += int(r["events"])
             seconds[ci] += float(r["seconds"])
-        meta.update(event_mode_version=EVENT_MODE_VERSION, events_per_class=generated, cpu_seconds_per_class=seconds)
+        if card.is_paired:
+            meta.update(paired_mode_version=PAIRED_MODE_VERSION, **card.paired)
+        else:
+            meta.update(event_mode_version=EVENT_MODE_VERSION)
+        meta.update(events_per_class=generated, cpu_seconds_per_class=seconds)
+    if card.is_paired:
+        def stacked(key: str) -> np.ndarray:
+            return np.concatenate([r[key] for r in ordered])[perm]
+
+        data = PairedDataset(
+            name=card.name, class_names=card.class_names, labels=labels, event=stacked("event"),
+            boson_pt=stacked("boson_pt"), jets={level: stacked(f"{level}_jet_p4") for level in LEVELS},
+            observables={level: stacked(f"{level}_observables") for level in LEVELS},
+            passed={level: stacked(f"pass_{level}") for level in LEVELS}, dr=stacked("dr"),
+            matched=stacked("matched"), observable_names=list(UNFOLDING_OBSERVABLES), meta=meta,
+        )
+    elif card.is_events:
         data = EventDataset(
             name=card.name, class_names=card.class_names, labels=labels,
             jets=np.concatenate([r["jet_p4"] for r in ordered])[perm],
@@ -233,7 +271,7 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
                              "tier": tier, unit + "s": total})
     shutil.rmtree(parts, ignore_errors=True)
     if not quiet:
-        kept = f"{total} events kept" if card.is_events else f"{total} jets"
+        kept = f"{total} events kept" if card.is_events or card.is_paired else f"{total} jets"
         print(f"{path}: {kept} from {data.meta['events']} events in {wall:.0f} s", file=sys.stderr)
     return path
 
@@ -277,9 +315,11 @@ def _saved_chunks(parts: Path, card: Card, units: list[tuple[int, int, int]]) ->
     return kept
 
 
-def load(name: str, tier: str | None = None, generate: bool = True, **build_options) -> JetDataset | EventDataset:
+def load(name: str, tier: str | None = None, generate: bool = True,
+         **build_options) -> JetDataset | EventDataset | PairedDataset:
     """The dataset of card ``name`` for ``tier``, generating it first if it is not cached
-    (an :class:`~mlpp.data.dataset.EventDataset` for an event card).
+    (an :class:`~mlpp.data.dataset.EventDataset` for an event card, a
+    :class:`~mlpp.data.dataset.PairedDataset` for a paired card).
 
     The file's sha256 is checked against the cache manifest; a corrupt or partial file
     raises :class:`mlpp.data.cache.CorruptCacheError` with the command that rebuilds it.

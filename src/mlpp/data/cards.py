@@ -13,6 +13,14 @@ A card is in one of two modes (``mode:``, default ``jets``):
   kept when the leading jet is in the card's pT window and acceptance
   (:class:`mlpp.data.EventDataset`; a bump hunt needs both jets of an event). The truth
   rule must be ``any``: an event's class is the process set that made it.
+* ``paired``: each stored row is one event with its leading jet at two levels, the particle
+  level (stable visible particles, before the detector) and the detector level (the course
+  detector's candidates), for unfolding (:class:`mlpp.data.PairedDataset`, :mod:`mlpp.data.paired`).
+  The ``paired:`` block names the recoiling ``boson`` (PDG id) whose pT every stored event
+  must exceed (``boson_pt_min``, GeV) and may set ``match_dr`` (default R/2). A row is kept when
+  the leading jet passes the card's window at either level; which level passed and whether the
+  two jets match are flags, so that misses and fakes stay in the data. Truth rules must be
+  ``any``; the classes are the card's variants (e.g. simulation and pseudo-data).
 
 ``sizes`` counts rows (jets or events) per class; a class may give its own ``sizes``.
 """
@@ -27,7 +35,7 @@ import yaml
 from mlpp import settings
 
 TRUTH_RULES = ("any", "parton", "resonance")
-MODES = ("jets", "events")
+MODES = ("jets", "events", "paired")
 DAUGHTER_KINDS = {"b": (5,), "q": (1, 2, 3, 4)}
 
 
@@ -73,6 +81,7 @@ class Card:
     sha256: str = ""
     path: str = ""
     mode: str = "jets"
+    paired: dict = field(default_factory=dict)  # a paired card's boson, boson_pt_min and match_dr
 
     @property
     def class_names(self) -> list[str]:
@@ -82,6 +91,11 @@ class Card:
     def is_events(self) -> bool:
         """True for an event card (rows are events, see the module docstring)."""
         return self.mode == "events"
+
+    @property
+    def is_paired(self) -> bool:
+        """True for a paired card: particle- and detector-level jet of each event (module docstring)."""
+        return self.mode == "paired"
 
     def n_per_class(self, tier: str | None = None, class_index: int | None = None) -> int:
         """Rows (jets, or events for an event card) of one class; the card's size without ``class_index``."""
@@ -150,19 +164,38 @@ def load_card(name: str) -> Card:
     mode = raw.get("mode", "jets")
     if mode not in MODES:
         raise CardError(f"{where}: mode must be one of {MODES}, not {mode!r}")
-    if mode == "events":
+    if mode in ("events", "paired"):
         rules = {c.name: c.truth["rule"] for c in classes if c.truth["rule"] != "any"}
         if rules:
             raise CardError(f"{where}: an event card labels events by their process, so every truth.rule "
                             f"must be 'any' (not {rules})")
         if jets.jets_per_event < 1:
             raise CardError(f"{where}: jets.jets_per_event must be at least 1")
+    paired = _paired(raw, jets, where) if mode == "paired" else {}
     return Card(
         name=raw.get("name", name), title=raw.get("title", name), seed=int(_require(raw, "seed", where)),
         ecm=float(gen.get("eCM", 14000.0)), settings=tuple(gen.get("settings", [])), jets=jets,
         classes=tuple(classes), sizes=sizes, chunk_jets=int(raw.get("chunk_jets", 500)),
         public=dict(raw.get("public", {})), sha256=hashlib.sha256(text).hexdigest(), path=str(path), mode=mode,
+        paired=paired,
     )
+
+
+def _paired(raw: dict, jets: JetSpec, where: str) -> dict:
+    """The ``paired:`` block of a paired card, checked, with ``match_dr`` defaulting to R/2."""
+    block = dict(_require(raw, "paired", where) or {})
+    unknown = sorted(set(block) - {"boson", "boson_pt_min", "match_dr"})
+    if unknown:
+        raise CardError(f"{where}: paired: unknown key(s) {unknown} (boson, boson_pt_min, match_dr)")
+    for key in ("boson", "boson_pt_min"):
+        if key not in block:
+            raise CardError(f"{where}: paired: missing key '{key}'")
+    if jets.jets_per_event != 1:
+        raise CardError(f"{where}: a paired card keeps the leading jet: jets.jets_per_event must be 1")
+    match_dr = float(block.get("match_dr", jets.R / 2))
+    if not 0 < match_dr <= jets.R:
+        raise CardError(f"{where}: paired.match_dr must be in (0, R]")
+    return {"boson": int(block["boson"]), "boson_pt_min": float(block["boson_pt_min"]), "match_dr": match_dr}
 
 
 def _sizes(raw: dict, where: str) -> dict[str, int]:

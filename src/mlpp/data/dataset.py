@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpp.data.features import EVENT_JET_FEATURES, FEATURE_NAMES
+from mlpp.data.features import EVENT_JET_FEATURES, FEATURE_NAMES, UNFOLDING_OBSERVABLES
 
 CONSTITUENT_KEYS = ("pt", "eta", "phi", "e", "charge", "pid_class", "mask")
 JET_COLUMNS = ("pt", "eta", "phi", "mass")
+LEVELS = ("particle", "detector")  # the two levels of a paired card's events
 
 
 @dataclass
@@ -190,12 +191,72 @@ class EventDataset:
         return tuple(self.subset(part) for part in split_slices(len(self), fractions))
 
 
-def write_h5(path: Path, data: JetDataset | EventDataset) -> None:
+@dataclass
+class PairedDataset:
+    """Events of a paired card (:mod:`mlpp.data.paired`): each event's leading jet at particle
+    level and at detector level, side by side in one row.
+
+    Per level (``"particle"``, ``"detector"``, :data:`LEVELS`): ``jets[level]`` (n, 4) = (pT [GeV], η,
+    φ, mass [GeV]) of the leading jet (zeros where the level has no jet), ``observables[level]``
+    (n, 6) named by ``observable_names`` (NaN where the level has no jet) and ``passed[level]`` (n,)
+    bool, the leading jet in the card's window. Per event: ``labels`` (the variant, e.g. 0 = sim,
+    1 = data), ``event`` (the event's number, :mod:`mlpp.data.paired`), ``boson_pt`` [GeV] (truth),
+    ``dr`` (ΔR of the two jets, inf without one) and ``matched`` (``dr`` below the card's match_dr).
+    """
+
+    name: str
+    class_names: list[str]
+    labels: np.ndarray
+    event: np.ndarray
+    boson_pt: np.ndarray
+    jets: dict[str, np.ndarray]
+    observables: dict[str, np.ndarray]
+    passed: dict[str, np.ndarray]
+    dr: np.ndarray
+    matched: np.ndarray
+    observable_names: list[str] = field(default_factory=lambda: list(UNFOLDING_OBSERVABLES))
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{c}: {n}" for c, n in zip(self.class_names, np.bincount(self.labels, minlength=len(self.class_names))))
+        return (f"PairedDataset({self.name!r}, {len(self)} events [{counts}], leading jet at "
+                f"{' and '.join(LEVELS)} level, {len(self.observable_names)} observables per level)")
+
+    def observable(self, name: str, level: str) -> np.ndarray:
+        """One observable of the leading jet at ``level``: (n_events,)."""
+        if level not in LEVELS:
+            raise KeyError(f"no level {level!r}; known: {', '.join(LEVELS)}")
+        try:
+            return self.observables[level][:, self.observable_names.index(name)]
+        except ValueError:
+            raise KeyError(f"no observable {name!r}; known: {', '.join(self.observable_names)}") from None
+
+    def subset(self, index: np.ndarray | slice) -> "PairedDataset":
+        """A new dataset with the events at ``index`` (copies; the original is not changed)."""
+        return PairedDataset(
+            name=self.name, class_names=list(self.class_names), labels=self.labels[index], event=self.event[index],
+            boson_pt=self.boson_pt[index], jets={k: v[index] for k, v in self.jets.items()},
+            observables={k: v[index] for k, v in self.observables.items()},
+            passed={k: v[index] for k, v in self.passed.items()}, dr=self.dr[index], matched=self.matched[index],
+            observable_names=list(self.observable_names), meta=dict(self.meta))
+
+    def split(self, fractions: tuple[float, ...] = (0.6, 0.2, 0.2)) -> tuple["PairedDataset", ...]:
+        """Consecutive parts in the stored (seeded random) order."""
+        return tuple(self.subset(part) for part in split_slices(len(self), fractions))
+
+
+def write_h5(path: Path, data: JetDataset | EventDataset | PairedDataset) -> None:
     """Write ``data`` to HDF5 (gzip-compressed constituents)."""
     import h5py
 
     if isinstance(data, EventDataset):
         _write_events_h5(path, data)
+        return
+    if isinstance(data, PairedDataset):
+        _write_paired_h5(path, data)
         return
     with h5py.File(path, "w") as h5:
         h5.attrs["name"] = data.name
@@ -224,11 +285,43 @@ def _write_events_h5(path: Path, data: EventDataset) -> None:
         h5.create_dataset("features", data=data.features)
 
 
-def read_h5(path: Path) -> JetDataset | EventDataset:
-    """Read a dataset written by :func:`write_h5` (an :class:`EventDataset` for an event card)."""
+def _write_paired_h5(path: Path, data: PairedDataset) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.attrs["kind"] = "paired"
+        h5.attrs["name"] = data.name
+        h5.attrs["class_names"] = json.dumps(data.class_names)
+        h5.attrs["observable_names"] = json.dumps(data.observable_names)
+        h5.attrs["meta"] = json.dumps(data.meta)
+        for key in ("labels", "event", "boson_pt", "dr", "matched"):
+            h5.create_dataset(key, data=getattr(data, key))
+        for level in LEVELS:
+            group = h5.create_group(level)
+            group.create_dataset("jet", data=data.jets[level])
+            group.create_dataset("observables", data=data.observables[level])
+            group.create_dataset("pass", data=data.passed[level])
+
+
+def _read_paired_h5(h5) -> PairedDataset:
+    return PairedDataset(
+        name=str(h5.attrs["name"]), class_names=json.loads(h5.attrs["class_names"]),
+        labels=h5["labels"][:].astype(np.int64), event=h5["event"][:], boson_pt=h5["boson_pt"][:],
+        jets={level: h5[level]["jet"][:] for level in LEVELS},
+        observables={level: h5[level]["observables"][:] for level in LEVELS},
+        passed={level: h5[level]["pass"][:].astype(bool) for level in LEVELS},
+        dr=h5["dr"][:], matched=h5["matched"][:].astype(bool),
+        observable_names=json.loads(h5.attrs["observable_names"]), meta=json.loads(h5.attrs["meta"]))
+
+
+def read_h5(path: Path) -> JetDataset | EventDataset | PairedDataset:
+    """Read a dataset written by :func:`write_h5` (an :class:`EventDataset` for an event card,
+    a :class:`PairedDataset` for a paired card)."""
     import h5py
 
     with h5py.File(path, "r") as h5:
+        if h5.attrs.get("kind") == "paired":
+            return _read_paired_h5(h5)
         if h5.attrs.get("kind") == "events":
             return EventDataset(
                 name=str(h5.attrs["name"]), class_names=json.loads(h5.attrs["class_names"]),

@@ -19,6 +19,13 @@ Conventions (stated here and on the book page ``book/datasets.md``):
 * Event cards (:mod:`mlpp.data.cards`) store :data:`EVENT_JET_FEATURES` for each of their
   jets: the multiplicity and the β = 1 N-subjettiness values above, computed the same way
   (the costly energy correlators are left out: an event card has hundreds of thousands of jets).
+* Paired cards store :data:`UNFOLDING_OBSERVABLES` at each level, the six of OmniFold's Z+jet
+  study (Andreassen et al., arXiv:1911.09107): the jet ``mass``, the constituent
+  ``multiplicity``, the ``width`` Σ pT,i ΔR_i / Σ pT,i (ΔR to the jet axis), ``tau21`` (β = 1,
+  as above), and from the soft-drop-groomed jet (z_cut = 0.1, β = 0, R0 = R, fastjet-contrib
+  ``SoftDrop`` on the C/A reclustering, arXiv:1402.2657) its momentum sharing ``zg`` (0 when
+  no splitting passes) and ``lnrho`` = ln(m_SD² / pT²) with the ungroomed pT, floored at
+  :data:`LN_RHO_FLOOR` (a groomed jet of one massless particle has m_SD = 0).
 """
 from __future__ import annotations
 
@@ -36,6 +43,11 @@ FEATURE_NAMES = (
 )
 #: Per-jet features of an event card (a subset of :data:`FEATURE_NAMES`, same definitions).
 EVENT_JET_FEATURES = ("multiplicity", "tau1_b1", "tau2_b1", "tau3_b1", "tau21_b1", "tau32_b1")
+#: Per-level observables of a paired card (OmniFold's six, arXiv:1911.09107; module docstring).
+UNFOLDING_OBSERVABLES = ("mass", "multiplicity", "width", "tau21", "zg", "lnrho")
+#: ln ρ of a jet whose groomed mass is zero (or below e^-20 pT).
+LN_RHO_FLOOR = -20.0
+SOFT_DROP = {"beta": 0.0, "symmetry_cut": 0.1}
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -145,3 +157,34 @@ def event_jet_features(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: 
     out = {"multiplicity": mask.sum(axis=1).astype(float)}
     out.update(_nsubjettiness(_reclustered(pts, etas, phis, es, mask), len(pts), 1, R))
     return np.stack([out[name] for name in EVENT_JET_FEATURES], axis=1).astype(np.float32)
+
+
+def unfolding_observables(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, es: np.ndarray,
+                          mask: np.ndarray, R: float) -> np.ndarray:
+    """:data:`UNFOLDING_OBSERVABLES` of padded jets (inputs as for :func:`jet_features`, every jet
+    with at least one constituent): (n_jets, 6) float32."""
+    import awkward as ak
+
+    pts, etas, phis, es = (np.asarray(a, dtype=np.float64) for a in (pts, etas, phis, es))
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any(axis=1).all():
+        raise ValueError("unfolding_observables needs at least one constituent per jet")
+    px, py, pz = pts * np.cos(phis) * mask, pts * np.sin(phis) * mask, pts * np.sinh(etas) * mask
+    e = es * mask
+    jet = np.stack([e.sum(1), px.sum(1), py.sum(1), pz.sum(1)], axis=-1)           # (n, 4): E, px, py, pz
+    jet_pt = np.hypot(jet[:, 1], jet[:, 2])
+    jet_y = 0.5 * np.log((jet[:, 0] + jet[:, 3]) / (jet[:, 0] - jet[:, 3]))
+    jet_phi = np.arctan2(jet[:, 2], jet[:, 1])
+    # constituent rapidities (tracks carry the pion mass); padding gets y = 0 and weight 0
+    y = np.where(mask, 0.5 * np.log(np.maximum(es + pz, 1e-12) / np.maximum(es - pz, 1e-12)), 0.0)
+    dr = np.hypot(y - jet_y[:, None], np.mod(phis - jet_phi[:, None] + np.pi, 2 * np.pi) - np.pi)
+    out = {"mass": masses_from_p4s(jet), "multiplicity": mask.sum(axis=1).astype(float),
+           "width": (pts * mask * dr).sum(1) / (pts * mask).sum(1)}
+    cs = _reclustered(pts, etas, phis, es, mask)
+    out["tau21"] = _nsubjettiness(cs, len(pts), 1, R)["tau21_b1"]
+    groomed = cs.exclusive_jets_softdrop_grooming(njets=1, R0=float(R), **SOFT_DROP)
+    m_sd = np.asarray(ak.to_numpy(groomed.msoftdrop), dtype=float).reshape(-1)
+    out["zg"] = np.clip(np.asarray(ak.to_numpy(groomed.symmetrysoftdrop), dtype=float).reshape(-1), 0.0, None)
+    rho = np.nan_to_num(m_sd) ** 2 / jet_pt**2
+    out["lnrho"] = np.log(np.maximum(rho, np.exp(LN_RHO_FLOOR)))
+    return np.stack([out[name] for name in UNFOLDING_OBSERVABLES], axis=1).astype(np.float32)

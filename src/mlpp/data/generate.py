@@ -3,7 +3,8 @@
 A chunk is the unit of work: ``(card, class_index, chunk_index, n_rows)``. It runs its
 own Pythia, seeded from the card seed and the chunk's position, so the arrays do not
 depend on how many workers share the chunks or in which order they finish. A card in
-``events`` mode (:mod:`mlpp.data.cards`) keeps events, each with its leading jets.
+``events`` mode (:mod:`mlpp.data.cards`) keeps events, each with its leading jets; a card in
+``paired`` mode each event's leading jet at particle and detector level (:mod:`mlpp.data.paired`).
 """
 from __future__ import annotations
 
@@ -130,6 +131,10 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
 
     if card.is_events:
         return _generate_events(card, cls, pythia, charge_of, rng, detector, jet_def, n_jets, start)
+    if card.is_paired:
+        from mlpp.data.paired import generate_paired
+
+        return generate_paired(card, cls, pythia, charge_of, rng, detector, jet_def, n_jets, chunk_index, start)
 
     kept: list[dict] = []
     n_events = 0
@@ -191,7 +196,6 @@ def _reconstruct(batch, charge_of: _ChargeTable, rng: np.random.Generator, detec
     (indices into the event's candidates, which start at ``offsets[event]``).
     """
     import awkward as ak
-    import fastjet
 
     prt = batch.prt
     counts = ak.to_numpy(ak.num(prt))
@@ -211,6 +215,16 @@ def _reconstruct(batch, charge_of: _ChargeTable, rng: np.random.Generator, detec
     seen = apply_detector(pt, eta, phi, ids[visible], charge_of(ids[visible]), rng, detector,
                           event=event_of[visible])
     seen_counts = np.bincount(seen["event"], minlength=len(counts))
+    return {"counts": counts, "ids": ids, "status": status, "px": px, "py": py, "pz": pz, "e": e,
+            "event_of": event_of, "seen": seen, **_cluster(seen, seen_counts, jet_def, min_pt)}
+
+
+def _cluster(seen: dict, seen_counts: np.ndarray, jet_def, min_pt: float) -> dict:
+    """FastJet on flat particles ``seen`` (``pt, eta, phi, e``, sorted by event, ``seen_counts``
+    per event): every jet above ``min_pt``, flattened as :func:`_reconstruct` describes."""
+    import awkward as ak
+    import fastjet
+
     spx = seen["pt"] * np.cos(seen["phi"])
     spy = seen["pt"] * np.sin(seen["phi"])
     spz = seen["pt"] * np.sinh(seen["eta"])
@@ -230,10 +244,8 @@ def _reconstruct(batch, charge_of: _ChargeTable, rng: np.random.Generator, detec
     jeta = kinematics.pseudorapidities(jpt, jpz)
     jy = kinematics.rapidities(jpt, jpz, je)
     jphi = np.arctan2(jpy, jpx)
-    return {"counts": counts, "ids": ids, "status": status, "px": px, "py": py, "pz": pz, "e": e,
-            "event_of": event_of, "seen": seen, "jet_start": jet_start, "cons_start": cons_start,
-            "cons_flat": cons_flat, "offsets": offsets, "jpt": jpt, "jeta": jeta, "jy": jy, "jphi": jphi,
-            "je": je, "jpx": jpx, "jpy": jpy, "jpz": jpz}
+    return {"jet_start": jet_start, "cons_start": cons_start, "cons_flat": cons_flat, "offsets": offsets,
+            "jpt": jpt, "jeta": jeta, "jy": jy, "jphi": jphi, "je": je, "jpx": jpx, "jpy": jpy, "jpz": jpz}
 
 
 def _in_window(spec, jpt: np.ndarray, jeta: np.ndarray, jy: np.ndarray) -> np.ndarray:
