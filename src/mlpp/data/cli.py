@@ -121,7 +121,7 @@ def _list(args: argparse.Namespace) -> int:
                  for t in ("fast", "full")}
         print(f"{name:8} {','.join(card.class_names):28} {sizes['fast']:>7} {sizes['full']:>7}  "
               f"{' '.join(cached) or '-'}   {card.title}")
-    print(f"(jets per class, events per class for an event card; cache: {settings.cache_dir()})")
+    print(f"(jets per class, events per class for an event or paired card; cache: {settings.cache_dir()})")
     return 0
 
 
