@@ -20,8 +20,14 @@ from mlpp.tracking import TrackEvents, Tracker, load_card
 CARD = "tracks"
 #: Training, validation and test fractions of the events, in stored order (events are independent).
 SPLIT: tuple[float, float, float] = (0.6, 0.2, 0.2)
-#: The card's tracker: layers, resolutions, field, efficiency and noise.
-TRACKER: Tracker = load_card(CARD).tracker
+
+
+def __getattr__(name: str) -> Tracker:
+    """``TRACKER``: the card's tracker (layers, resolutions, field, efficiency, noise), read when
+    first asked for, so that importing the thread never needs the card."""
+    if name == "TRACKER":
+        return load_card(CARD).tracker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(tier: str | None = None) -> TrackEvents:
