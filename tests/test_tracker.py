@@ -80,6 +80,9 @@ def test_positive_particles_bend_clockwise():
     assert np.all(np.diff(plus) < 0) and np.all(plus < 0)      # B along +z: φ decreases for q > 0
     assert np.allclose(minus, -plus)                           # mirror image for q < 0
     assert np.allclose(c["x"][0], c["x"][1])
+    with np.errstate(all="raise"):
+        neutral = _cross(_particles([1.0, 1.0], q=[0, 0], vx=[0.0, 1.0]))
+    assert not neutral["crossed"].any()
 
 
 def test_displaced_vertex_hits_lie_on_the_particles_circle():

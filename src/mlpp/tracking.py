@@ -119,11 +119,12 @@ def layer_crossings(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, q: np.ndar
     # Centre of the circle, c = v + sign·R·n. Its distance d from the beam: d² − R² = |v|² + 2·sign·R·(v·n),
     # written so that nothing cancels when R is huge.
     cx, cy = vx + sign * R * nx, vy + sign * R * ny
-    d = np.hypot(cx, cy)
+    d = np.maximum(np.hypot(cx, cy), 1e-300)  # 0 only for a neutral particle from the beam line, never crossed
     v2 = vx**2 + vy**2
     # Intersection with the layer circle (centre 0, radius r): the foot of the chord lies a along c/|c|.
-    a = (r**2 + v2 + 2 * sign * R * (vx * nx + vy * ny)) / (2 * d)  # (n, L)
-    h2 = r**2 - a**2
+    with np.errstate(over="ignore", invalid="ignore"):  # a neutral particle's a is inf: not crossed
+        a = (r**2 + v2 + 2 * sign * R * (vx * nx + vy * ny)) / (2 * d)  # (n, L)
+        h2 = r**2 - a**2
     crossed = (h2 >= 0) & (v2 < r**2) & (q != 0)
     h = np.sqrt(np.where(crossed, h2, 0.0))
     ux, uy = cx / d, cy / d
