@@ -102,3 +102,44 @@ def test_bad_event_cards_are_explained(tiny_cards, edit, message):
     (tiny_cards / "broken.yml").write_text(yaml.safe_dump(raw))
     with pytest.raises(CardError, match=message):
         load_card("broken")
+
+
+# --- tracks cards (mode: tracks) -----------------------------------------------------------------
+
+def test_tracks_card_is_a_card_of_the_data_layer_with_its_own_fingerprint():
+    from mlpp.data import available
+    from mlpp.data.build import TRACKS_MODE_VERSION, _fingerprint
+
+    card = load_card("tracks")
+    assert "tracks" in available() and card.is_tracks and not (card.is_events or card.is_paired)
+    assert card.tracks["pt_min"] == 1.0 and card.tracker.n_layers == 8
+    assert sum(n for _, _, n in card.chunks("full")) == card.n_per_class("full") == 2000
+    assert _fingerprint(card) == f"{card.sha256}:tracks-v{TRACKS_MODE_VERSION}"
+    with pytest.raises(AttributeError, match="only a tracks card"):
+        load_card("top").tracker
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda raw: raw.update(jets={"R": 0.4}), r"no jets or classes: remove \['jets'\]"),
+    (lambda raw: raw.pop("tracker"), "missing key 'tracker'"),
+    (lambda raw: raw["particles"].pop("pt_min"), "give exactly pt_min"),
+    (lambda raw: raw["tracker"].update(field=2.0), r"tracker: unknown key\(s\) \['field'\]"),
+    (lambda raw: raw["tracker"].update(layers=[]), "give layers"),
+    (lambda raw: raw["tracker"]["layers"][2].pop("sigma_z"), r"layers\[2\]: give exactly r, half_length"),
+    (lambda raw: raw["tracker"]["layers"][0].update(r=-1.0), r"layers\[0\]: r and half_length must be > 0"),
+    (lambda raw: raw["tracker"]["layers"].reverse(), "radii must increase outwards"),
+    (lambda raw: raw["tracker"].update(efficiency=1.5), "0 <= efficiency <= 1"),
+    (lambda raw: raw.update(chunk_events=0), "chunk_events must be at least 1"),
+    (lambda raw: raw["sizes"].pop("full"), "no entry for tier"),
+])
+def test_bad_tracks_cards_are_explained(tiny_cards, edit, message):
+    import yaml
+
+    from mlpp.data import CardError
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "datasets" / "tracks.yml").read_text())
+    edit(raw)
+    (tiny_cards / "broken.yml").write_text(yaml.safe_dump(raw, allow_unicode=True))
+    with pytest.raises(CardError, match=message) as err:
+        load_card("broken")
+    assert "\n" not in str(err.value)

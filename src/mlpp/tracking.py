@@ -7,10 +7,11 @@ lecture's graphs). It has two halves:
   resolutions, field, hit efficiency, noise), :func:`layer_crossings` (where a helix from
   its production vertex crosses each layer) and :func:`simulate_hits` (efficiency, smearing,
   noise hits for one event);
-* the data: :func:`generate_chunk` runs Pythia for a card (``datasets/tracking/tracks.yml``),
-  takes each event's charged final-state particles and simulates their hits;
-  :func:`load` builds the card's tier once, atomically and hash-checked
-  (:mod:`mlpp.data.cache`), and returns :class:`TrackEvents`.
+* the physics of one chunk of events: :func:`generate_chunk` runs Pythia for a card in
+  ``tracks`` mode (``datasets/tracks.yml``), takes each event's charged final-state particles and
+  simulates their hits. The data layer (:mod:`mlpp.data`) runs the chunks, writes, caches and
+  verifies the file and loads it as :class:`mlpp.data.TrackEvents` (``mlpp data generate tracks``,
+  :func:`mlpp.tasks.tracks.load`).
 
 Units: lengths in mm, momenta in GeV, the field in T, angles in rad. A particle of charge
 ``q`` (in units of e) and transverse momentum ``pT`` bends on a circle of radius
@@ -26,19 +27,13 @@ and hits of particles below the card's pT threshold.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-import yaml
-
-from mlpp import settings
 
 #: c in GeV / (T m): R [m] = pT [GeV] / (C_LIGHT * B [T]), i.e. the "0.3" of R = pT / (0.3 B).
 C_LIGHT = 0.299792458
-CARDS_SUBDIR = "tracking"  # the cards live in datasets/tracking/, apart from the jet cards (see card_path)
 HIT_KEYS = ("layer", "r", "phi", "z", "particle")
 PARTICLE_KEYS = ("pt", "eta", "phi", "q", "vx", "vy", "vz", "pdgid")
 
@@ -85,6 +80,14 @@ class Tracker:
                    sigma_z=tuple(float(l["sigma_z"]) for l in layers),
                    B=float(raw.get("B", 2.0)), efficiency=float(raw.get("efficiency", 1.0)),
                    noise_per_layer=float(raw.get("noise_per_layer", 0.0)))
+
+    def to_dict(self) -> dict:
+        """The fields as plain lists and numbers (a file's metadata); :meth:`from_fields` reads them back."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> "Tracker":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
     def ideal(self) -> "Tracker":
         """The same layers with every crossing recorded exactly: no smearing, inefficiency or noise."""
@@ -185,75 +188,7 @@ def reaches_all_layers(particles: dict[str, np.ndarray], tracker: Tracker) -> np
     return inside.all(axis=1)
 
 
-# --- the card ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TrackCard:
-    """A tracking card (``datasets/tracking/<name>.yml``): Pythia process, particle selection,
-    tracker, seed and sizes (events per tier, generated in chunks of ``chunk_events``)."""
-
-    name: str
-    title: str
-    seed: int
-    ecm: float
-    settings: tuple[str, ...]
-    pt_min: float
-    abs_eta_max: float
-    tracker: Tracker
-    sizes: dict[str, int]
-    chunk_events: int
-    sha256: str = ""
-
-    def chunks(self, tier: str | None = None) -> list[tuple[int, int]]:
-        """Work units ``(chunk_index, n_events)``; fixed by the card, whoever runs them."""
-        n = int(self.sizes[settings.tier(tier)])
-        return [(k, min(self.chunk_events, n - start)) for k, start in enumerate(range(0, n, self.chunk_events))]
-
-
-def card_path(name: str) -> Path:
-    """``datasets/tracking/<name>.yml``: not in ``datasets/`` itself, whose cards are all jet cards
-    that ``mlpp data`` reads (a tracking card there would break ``mlpp data list``)."""
-    return settings.cards_dir() / CARDS_SUBDIR / f"{name}.yml"
-
-
-def load_card(name: str = "tracks") -> TrackCard:
-    """Read and check a tracking card."""
-    import hashlib
-
-    path = card_path(name)
-    if not path.exists():
-        raise FileNotFoundError(f"no tracking card {name!r} (looked for {path})")
-    text = path.read_bytes()
-    raw = yaml.safe_load(text)
-    gen, sel = raw["generator"], raw["particles"]
-    sizes = {k: int(v) for k, v in raw["sizes"].items()}
-    missing = [t for t in settings.TIERS if t not in sizes]
-    if missing:
-        raise ValueError(f"{path}: sizes has no entry for tier(s) {missing}")
-    return TrackCard(name=raw.get("name", name), title=raw.get("title", name), seed=int(raw["seed"]),
-                     ecm=float(gen.get("eCM", 14000.0)), settings=tuple(gen.get("settings", [])),
-                     pt_min=float(sel["pt_min"]), abs_eta_max=float(sel["abs_eta_max"]),
-                     tracker=Tracker.from_dict(raw["tracker"]), sizes=sizes,
-                     chunk_events=int(raw.get("chunk_events", 50)), sha256=hashlib.sha256(text).hexdigest())
-
-
 # --- events from Pythia ----------------------------------------------------------------------------
-
-def _make_pythia(card: TrackCard, seed: int):
-    try:
-        import pythia8mc
-    except ImportError:
-        raise ImportError("event generation needs pythia8mc==8.317.2: run 'make venv'") from None
-    pythia = pythia8mc.Pythia("", False)
-    lines = [f"Beams:eCM = {card.ecm}", "Random:setSeed = on", f"Random:seed = {seed}",
-             "Print:quiet = on", "Next:numberCount = 0", *card.settings]
-    for line in lines:
-        if not pythia.readString(line):
-            raise ValueError(f"tracking card {card.name}: Pythia rejected the setting {line!r}")
-    if not pythia.init():
-        raise RuntimeError(f"tracking card {card.name}: Pythia failed to initialise")
-    return pythia
-
 
 def charged_particles(batch, charge_of, pt_min: float, abs_eta_max: float) -> list[dict[str, np.ndarray]]:
     """Each event's charged final-state particles with pT > ``pt_min`` and |η| < ``abs_eta_max``:
@@ -279,29 +214,36 @@ def charged_particles(batch, charge_of, pt_min: float, abs_eta_max: float) -> li
     return [{k: v[bounds[i]:bounds[i + 1]] for k, v in cols.items()} for i in range(len(counts))]
 
 
-def generate_chunk(card: TrackCard, chunk_index: int, n_events: int) -> dict[str, np.ndarray]:
-    """``n_events`` events of one chunk: its own Pythia and numpy generator, both seeded from the
-    card seed and the chunk index (:func:`mlpp.data.generate.chunk_seed`), so a chunk's arrays do
-    not depend on which process runs it or on the other chunks. Returns flat arrays (see
-    :class:`TrackEvents`) plus ``seconds``."""
-    from mlpp.data.generate import _ChargeTable, chunk_seed
+def generate_chunk(card, chunk_index: int, n_events: int) -> dict[str, np.ndarray]:
+    """``n_events`` events of one chunk of a tracks card (:class:`mlpp.data.Card` in ``tracks``
+    mode): its own Pythia and numpy generator, both seeded from the card seed and the chunk index
+    (:func:`mlpp.data.generate.chunk_seed`), so a chunk's arrays do not depend on which process runs
+    it or on the other chunks. Returns the flat arrays of :func:`flatten_events` plus ``events``
+    (``n_events``: every event is kept) and ``seconds``. The data layer (:mod:`mlpp.data.build`)
+    runs the chunks and writes the file."""
+    from mlpp.data.generate import _ChargeTable, chunk_seed, make_pythia
 
     start = time.perf_counter()
     seed = chunk_seed(card.seed, 0, chunk_index)
-    pythia = _make_pythia(card, seed)
+    pythia = make_pythia(card, 0, seed)
     charge_of = _ChargeTable(pythia)
     rng = np.random.default_rng(seed)
+    sel = card.tracks
     events: list[dict[str, np.ndarray]] = []
     while len(events) < n_events:
         batch = pythia.nextBatch(n_events - len(events))
-        events += charged_particles(batch, charge_of, card.pt_min, card.abs_eta_max)
+        events += charged_particles(batch, charge_of, sel["pt_min"], sel["abs_eta_max"])
     hits = [simulate_hits(ev, card.tracker, rng) for ev in events]
-    out = _flatten(events, hits)
+    out = flatten_events(events, hits)
+    out["events"] = np.array(n_events)
     out["seconds"] = np.array(time.perf_counter() - start)
     return out
 
 
-def _flatten(events: list[dict], hits: list[dict]) -> dict[str, np.ndarray]:
+def flatten_events(events: list[dict], hits: list[dict]) -> dict[str, np.ndarray]:
+    """Per-event particles and hits as flat arrays: ``hit_<key>`` for :data:`HIT_KEYS` and
+    ``particle_<key>`` for :data:`PARTICLE_KEYS`, one after the other, with ``hit_offsets`` and
+    ``particle_offsets`` (n_events + 1,): event ``i`` holds rows ``offsets[i]:offsets[i + 1]``."""
     out = {f"hit_{k}": np.concatenate([h[k] for h in hits]) for k in HIT_KEYS}
     out["hit_offsets"] = np.concatenate([[0], np.cumsum([len(h["layer"]) for h in hits])]).astype(np.int64)
     dtypes = {"q": np.int8, "pdgid": np.int32}
@@ -311,162 +253,9 @@ def _flatten(events: list[dict], hits: list[dict]) -> dict[str, np.ndarray]:
     return out
 
 
-def _concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Chunks one after the other: offsets shifted, everything else stacked."""
-    out: dict[str, np.ndarray] = {}
-    for key in parts[0]:
-        if key == "seconds":
-            continue
-        if key.endswith("_offsets"):
-            shifted, base = [np.zeros(1, np.int64)], 0
-            for p in parts:
-                shifted.append(p[key][1:] + base)
-                base += p[key][-1]
-            out[key] = np.concatenate(shifted)
-        else:
-            out[key] = np.concatenate([p[key] for p in parts])
-    return out
-
-
-# --- the dataset ------------------------------------------------------------------------------------
-
-class TrackEvents:
-    """Events of a tracking card: ``events[i]`` is ``(hits, particles)``, two dicts of arrays.
-
-    ``hits``: ``layer, r, phi, z, particle`` (n_hits,); ``particle`` indexes ``particles``
-    (−1: noise). ``particles``: ``pt, eta, phi, q, vx, vy, vz, pdgid`` (n_particles,).
-    """
-
-    def __init__(self, arrays: dict[str, np.ndarray], tracker: Tracker, meta: dict | None = None):
-        self.arrays, self.tracker, self.meta = arrays, tracker, dict(meta or {})
-
-    def __len__(self) -> int:
-        return len(self.arrays["hit_offsets"]) - 1
-
-    def hits(self, i: int) -> dict[str, np.ndarray]:
-        lo, hi = self.arrays["hit_offsets"][i:i + 2]
-        return {k: self.arrays[f"hit_{k}"][lo:hi] for k in HIT_KEYS}
-
-    def particles(self, i: int) -> dict[str, np.ndarray]:
-        lo, hi = self.arrays["particle_offsets"][i:i + 2]
-        return {k: self.arrays[f"particle_{k}"][lo:hi] for k in PARTICLE_KEYS}
-
-    def __getitem__(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"event {i} of {len(self)}")
-        i %= len(self)
-        return self.hits(i), self.particles(i)
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
-    def subset(self, indices) -> "TrackEvents":
-        """The events ``indices`` (in that order) as a new :class:`TrackEvents`."""
-        chosen = np.arange(len(self))[indices]
-        events = [self.particles(i) for i in chosen]
-        hits = [self.hits(i) for i in chosen]
-        if not len(chosen):
-            raise ValueError("an empty subset")
-        return TrackEvents(_flatten(events, hits), self.tracker, self.meta)
-
-    def __repr__(self) -> str:
-        n_hits, n_part = len(self.arrays["hit_layer"]), len(self.arrays["particle_pt"])
-        return (f"TrackEvents({len(self)} events, {n_hits} hits, {n_part} particles, "
-                f"{self.tracker.n_layers} layers, B = {self.tracker.B} T)")
-
-
-def dataset_path(name: str = "tracks", tier: str | None = None) -> Path:
-    return settings.cache_dir() / f"{name}-{settings.tier(tier)}.npz"
-
-
-def build(name: str = "tracks", tier: str | None = None, workers: int = 1, force: bool = False,
-          quiet: bool = False) -> Path:
-    """Generate the card's tier into the cache (unless a verified file of this card exists).
-
-    Chunks run in ``workers`` processes (default 1) and are stored in card order, so the file
-    is the same for any worker count. The write is atomic and recorded with its sha256.
-    """
-    from mlpp.data import cache
-
-    card, tier = load_card(name), settings.tier(tier)
-    path = dataset_path(name, tier)
-    with cache.locked(path.with_suffix(".lock")):
-        if not force and path.exists() and _cached_card(path) == card.sha256:
-            return path
-        units = card.chunks(tier)
-        parts: dict[int, dict] = {}
-        bar = None if quiet else _progress(sum(n for _, n in units), f"{name} ({tier})")
-        t0 = time.perf_counter()
-        if workers <= 1:
-            for k, n in units:
-                parts[k] = generate_chunk(card, k, n)
-                bar is not None and bar.update(n)
-        else:
-            import concurrent.futures as cf
-
-            with cf.ProcessPoolExecutor(workers) as pool:
-                futures = {pool.submit(generate_chunk, card, k, n): (k, n) for k, n in units}
-                for fut in cf.as_completed(futures):
-                    k, n = futures[fut]
-                    parts[k] = fut.result()
-                    bar is not None and bar.update(n)
-        bar is not None and bar.close()
-        arrays = _concatenate([parts[k] for k, _ in units])
-        meta = {"card": name, "card_sha256": card.sha256, "tier": tier, "events": len(arrays["hit_offsets"]) - 1,
-                "tracker": asdict(card.tracker),
-                "seconds": round(time.perf_counter() - t0, 1),
-                "chunk_seconds": round(float(sum(p["seconds"] for p in parts.values())), 1)}
-        cache.write_npz(path, arrays, meta)
-    return path
-
-
-def _cached_card(path: Path) -> str | None:
-    from mlpp.data import cache
-
-    return cache.read_manifest(path.parent).get(path.name, {}).get("card_sha256")
-
-
-def _progress(total: int, desc: str):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="event")
-
-
-def load(name: str = "tracks", tier: str | None = None, generate: bool = True) -> TrackEvents:
-    """The card's events of ``tier`` (default ``$MLPP_TIER``), generated on first use.
-
-    The file is checked against its sha256 (:func:`mlpp.data.cache.verify`) and against the
-    card: an edited card regenerates it. Where the card cannot be read (the grading sandbox shows
-    only the jet cards) a verified file is used as it is, with the tracker recorded in its manifest.
-    """
-    from mlpp.data import cache
-
-    tier = settings.tier(tier)
-    path = dataset_path(name, tier)
-    hint = f"delete it and run mlpp.tracking.build({name!r}, {tier!r})"
-    try:
-        card = load_card(name)
-    except FileNotFoundError:
-        if not path.exists():
-            raise
-        entry = cache.verify(path, hint)
-        tracker = Tracker(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry["tracker"].items()})
-    else:
-        if not (path.exists() and _cached_card(path) == card.sha256):
-            if not generate:
-                raise FileNotFoundError(f"{path} is missing or stale: run mlpp.tracking.build({name!r}, {tier!r})")
-            build(name, tier, workers=int(os.environ.get("MLPP_TRACK_WORKERS", "1")))
-        entry, tracker = cache.verify(path, hint), card.tracker
-    with np.load(path) as handle:
-        arrays = {k: handle[k] for k in handle.files}
-    return TrackEvents(arrays, tracker, {**entry, "tier": tier})
-
-
-def describe(card: TrackCard) -> str:
-    """The card's tracker as a short table (for pages and notebooks)."""
-    t = card.tracker
+def describe(card_or_tracker) -> str:
+    """A tracker (or a tracks card's) as a short table (for pages and notebooks)."""
+    t = getattr(card_or_tracker, "tracker", card_or_tracker)
     rows = [f"{'layer':>5} {'r [mm]':>7} {'|z| < [mm]':>10} {'σ_rφ [µm]':>9} {'σ_z [µm]':>9}"]
     for i in range(t.n_layers):
         rows.append(f"{i:>5} {t.radii[i]:>7.0f} {t.half_lengths[i]:>10.0f} {1000 * t.sigma_rphi[i]:>9.1f} "

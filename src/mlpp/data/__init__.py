@@ -9,9 +9,10 @@ from __future__ import annotations
 from mlpp.data.build import build, dataset_path, load
 from mlpp.data.cache import CorruptCacheError
 from mlpp.data.cards import Card, CardError, available, load_card
-from mlpp.data.dataset import EventDataset, JetDataset, PairedDataset
+from mlpp.data.dataset import EventDataset, JetDataset, PairedDataset, TrackEvents
 from mlpp.data.detector import CLASS_NAMES, DetectorModel
 from mlpp.data.features import FEATURE_NAMES
 
 __all__ = ["build", "dataset_path", "load", "CorruptCacheError", "Card", "CardError", "available",
-           "load_card", "JetDataset", "EventDataset", "PairedDataset", "CLASS_NAMES", "DetectorModel", "FEATURE_NAMES"]
+           "load_card", "JetDataset", "EventDataset", "PairedDataset", "TrackEvents",
+           "CLASS_NAMES", "DetectorModel", "FEATURE_NAMES"]

@@ -31,7 +31,8 @@ import numpy as np
 from mlpp import settings
 from mlpp.data import cache
 from mlpp.data.cards import Card, load_card
-from mlpp.data.dataset import CONSTITUENT_KEYS, LEVELS, EventDataset, JetDataset, PairedDataset, read_h5, write_h5
+from mlpp.data.dataset import (CONSTITUENT_KEYS, LEVELS, EventDataset, JetDataset, PairedDataset, TrackEvents,
+                                read_h5, write_h5)
 from mlpp.data.detector import DetectorModel
 from mlpp.data.features import (EVENT_JET_FEATURES, FEATURE_NAMES, UNFOLDING_OBSERVABLES, event_jet_features,
                                 jet_features, unfolding_observables)
@@ -46,9 +47,14 @@ GENERATOR_VERSION = 3
 EVENT_MODE_VERSION = 1
 # The same for paired cards (their particle level, pairing and observables): only their fingerprints mention it.
 PAIRED_MODE_VERSION = 1
+# The same for tracks cards (mlpp.tracking's physics and the file layout). Their files depend on
+# neither the course detector nor the jet code, so their fingerprints mention only this version.
+TRACKS_MODE_VERSION = 1
 
 
 def _fingerprint(card: Card) -> str:
+    if card.is_tracks:
+        return f"{card.sha256}:tracks-v{TRACKS_MODE_VERSION}"
     detector = hashlib.sha256(json.dumps(DetectorModel().to_dict(), sort_keys=True).encode()).hexdigest()[:12]
     version = f"v{GENERATOR_VERSION}" + (f".e{EVENT_MODE_VERSION}" if card.is_events else "")
     version += f".p{PAIRED_MODE_VERSION}" if card.is_paired else ""
@@ -70,6 +76,8 @@ def run_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int) -> di
 
     _limit_worker_threads()
     out = generate_chunk(card, class_index, chunk_index, n_jets)
+    if card.is_tracks:
+        return out  # hits and particles, nothing to compute from them
     t0 = time.perf_counter()
     if card.is_events:
         # Per-jet features from the constituents, which are then dropped: (n, N, P) → (n, N, F).
@@ -205,17 +213,19 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
         print(f"{name} ({tier}): resuming an interrupted build, {len(results)} of {len(units)} chunks kept "
               f"in {parts}", file=sys.stderr)
     started = time.perf_counter()
-    unit = "event" if card.is_events or card.is_paired else "jet"
+    unit = "event" if card.is_events or card.is_paired or card.is_tracks else "jet"
     with open_executor(workers, scheduler) as pool, _progress(total, f"{name} ({tier})", quiet, unit) as bar:
-        bar.update(sum(len(r["label"]) for r in results.values()))
+        bar.update(sum(n for ci, k, n in units if (ci, k) in results))  # a chunk holds exactly its n rows
         futures = {pool.submit(run_chunk, card, ci, k, n): (ci, k, n) for ci, k, n in units if (ci, k) not in results}
         for future in cf.as_completed(futures):
             ci, k, n = futures[future]
             results[(ci, k)] = future.result()
             _save_chunk(parts, card, (ci, k, n), results[(ci, k)])
-            bar.update(len(results[(ci, k)]["label"]))
+            bar.update(n)
     wall = time.perf_counter() - started
     ordered = [results[(ci, k)] for ci, k, _ in units]
+    if card.is_tracks:
+        return _write_tracks(card, path, tier, ordered, total, wall, parts, quiet)
     # Store in a seeded random order so that any slice (train/test split) mixes the classes.
     perm = np.random.default_rng(card.seed).permutation(total)
     meta = {
@@ -276,6 +286,27 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
     return path
 
 
+def _write_tracks(card: Card, path: Path, tier: str, ordered: list[dict], total: int, wall: float, parts: Path,
+                  quiet: bool) -> Path:
+    """A tracks card's chunks, in card order (no shuffling: events are independent and unlabelled),
+    as one :class:`~mlpp.data.dataset.TrackEvents` file with the tracker in its metadata."""
+    meta = {
+        "card": card.name, "card_sha256": card.sha256, "tracks_mode_version": TRACKS_MODE_VERSION,
+        "tier": tier, "seed": card.seed, "events": total, "pt_min": card.tracks["pt_min"],
+        "abs_eta_max": card.tracks["abs_eta_max"], "tracker": card.tracker.to_dict(),
+        "cpu_seconds": float(sum(float(r["seconds"]) for r in ordered)), "wall_seconds": wall,
+        "versions": _versions(),
+    }
+    data = TrackEvents.from_chunks(ordered, card.tracker, meta)
+    cache.write_atomic(path, lambda tmp: write_h5(tmp, data),
+                       meta={"card": card.name, "card_sha256": card.sha256, "fingerprint": _fingerprint(card),
+                             "tier": tier, "events": total})
+    shutil.rmtree(parts, ignore_errors=True)
+    if not quiet:
+        print(f"{path}: {total} events, {len(data.arrays['hit_layer'])} hits in {wall:.0f} s", file=sys.stderr)
+    return path
+
+
 def _parts_dir(path: Path) -> Path:
     return path.with_name(f".{path.name}.parts")
 
@@ -316,10 +347,11 @@ def _saved_chunks(parts: Path, card: Card, units: list[tuple[int, int, int]]) ->
 
 
 def load(name: str, tier: str | None = None, generate: bool = True,
-         **build_options) -> JetDataset | EventDataset | PairedDataset:
+         **build_options) -> JetDataset | EventDataset | PairedDataset | TrackEvents:
     """The dataset of card ``name`` for ``tier``, generating it first if it is not cached
     (an :class:`~mlpp.data.dataset.EventDataset` for an event card, a
-    :class:`~mlpp.data.dataset.PairedDataset` for a paired card).
+    :class:`~mlpp.data.dataset.PairedDataset` for a paired card,
+    :class:`~mlpp.data.dataset.TrackEvents` for a tracks card).
 
     The file's sha256 is checked against the cache manifest; a corrupt or partial file
     raises :class:`mlpp.data.cache.CorruptCacheError` with the command that rebuilds it.

@@ -5,7 +5,7 @@ number of jets per class in each tier. The same card and seed always give the sa
 arrays; the card's hash is stored with the generated file so that an edited card
 is noticed.
 
-A card is in one of two modes (``mode:``, default ``jets``):
+A card is in one of four modes (``mode:``, default ``jets``):
 
 * ``jets``: each stored row is one jet (up to ``jets_per_event`` per event) in the card's
   pT window that passes its class's truth rule (:class:`mlpp.data.JetDataset`);
@@ -21,6 +21,12 @@ A card is in one of two modes (``mode:``, default ``jets``):
   the leading jet passes the card's window at either level; which level passed and whether the
   two jets match are flags, so that misses and fakes stay in the data. Truth rules must be
   ``any``; the classes are the card's variants (e.g. simulation and pseudo-data).
+* ``tracks``: each stored row is one event's charged particles and their hits in the course's toy
+  tracker (:mod:`mlpp.tracking`, :class:`mlpp.data.TrackEvents`): no jets, no classes. The
+  ``particles:`` block selects the particles that leave hits (``pt_min`` GeV, ``abs_eta_max``),
+  the ``tracker:`` block is the geometry (``B``, ``efficiency``, ``noise_per_layer`` and
+  ``layers``, each ``{r, half_length, sigma_rphi, sigma_z}`` in mm), and ``chunk_events`` (default
+  50) the events per chunk. Every generated event is stored.
 
 ``sizes`` counts rows (jets or events) per class; a class may give its own ``sizes``.
 """
@@ -35,7 +41,8 @@ import yaml
 from mlpp import settings
 
 TRUTH_RULES = ("any", "parton", "resonance")
-MODES = ("jets", "events", "paired")
+MODES = ("jets", "events", "paired", "tracks")
+TRACKS_EVENTS_PER_CHUNK = 50  # default chunk_events of a tracks card
 DAUGHTER_KINDS = {"b": (5,), "q": (1, 2, 3, 4)}
 
 
@@ -73,7 +80,7 @@ class Card:
     seed: int
     ecm: float
     settings: tuple[str, ...]
-    jets: JetSpec
+    jets: JetSpec | None  # None for a tracks card
     classes: tuple[ClassSpec, ...]
     sizes: dict[str, int]
     chunk_jets: int
@@ -82,6 +89,7 @@ class Card:
     path: str = ""
     mode: str = "jets"
     paired: dict = field(default_factory=dict)  # a paired card's boson, boson_pt_min and match_dr
+    tracks: dict = field(default_factory=dict)  # a tracks card's pt_min, abs_eta_max and tracker
 
     @property
     def class_names(self) -> list[str]:
@@ -96,6 +104,18 @@ class Card:
     def is_paired(self) -> bool:
         """True for a paired card: particle- and detector-level jet of each event (module docstring)."""
         return self.mode == "paired"
+
+    @property
+    def is_tracks(self) -> bool:
+        """True for a tracks card: charged particles and their tracker hits, per event (module docstring)."""
+        return self.mode == "tracks"
+
+    @property
+    def tracker(self):
+        """A tracks card's :class:`mlpp.tracking.Tracker` (layers, resolutions, field, efficiency, noise)."""
+        if not self.is_tracks:
+            raise AttributeError(f"card {self.name!r} is a {self.mode} card: only a tracks card has a tracker")
+        return self.tracks["tracker"]
 
     def n_per_class(self, tier: str | None = None, class_index: int | None = None) -> int:
         """Rows (jets, or events for an event card) of one class; the card's size without ``class_index``."""
@@ -138,6 +158,10 @@ def load_card(name: str) -> Card:
     except yaml.YAMLError as err:
         raise CardError(f"{path} is not valid YAML: {err}") from None
     where = str(path)
+    if not isinstance(raw, dict):
+        raise CardError(f"{where}: a card is a YAML mapping of keys (name, seed, generator, sizes, ...)")
+    if raw.get("mode") == "tracks":
+        return _tracks_card(raw, name, text, path)
     gen = _require(raw, "generator", where)
     jets_raw = dict(_require(raw, "jets", where))
     jets = JetSpec(**jets_raw)
@@ -196,6 +220,57 @@ def _paired(raw: dict, jets: JetSpec, where: str) -> dict:
     if not 0 < match_dr <= jets.R:
         raise CardError(f"{where}: paired.match_dr must be in (0, R]")
     return {"boson": int(block["boson"]), "boson_pt_min": float(block["boson_pt_min"]), "match_dr": match_dr}
+
+
+TRACKS_KEYS = {"name", "title", "seed", "mode", "generator", "particles", "tracker", "sizes", "chunk_events"}
+TRACKER_KEYS = {"B", "efficiency", "noise_per_layer", "layers"}
+LAYER_KEYS = {"r", "half_length", "sigma_rphi", "sigma_z"}
+
+
+def _tracks_card(raw: dict, name: str, text: bytes, path: Path) -> Card:
+    """A card in ``tracks`` mode: Pythia settings, the particle selection and the tracker, checked."""
+    from mlpp.tracking import Tracker
+
+    where = str(path)
+    unknown = sorted(set(raw) - TRACKS_KEYS)
+    if unknown:
+        raise CardError(f"{where}: a tracks card has no jets or classes: remove {unknown} "
+                        f"(keys: {', '.join(sorted(TRACKS_KEYS))})")
+    gen = dict(_require(raw, "generator", where) or {})
+    sel = dict(_require(raw, "particles", where) or {})
+    if set(sel) != {"pt_min", "abs_eta_max"}:
+        raise CardError(f"{where}: particles: give exactly pt_min (GeV) and abs_eta_max, not {sorted(sel)}")
+    if float(sel["pt_min"]) < 0 or float(sel["abs_eta_max"]) <= 0:
+        raise CardError(f"{where}: particles: need pt_min >= 0 and abs_eta_max > 0")
+    block = dict(_require(raw, "tracker", where) or {})
+    unknown = sorted(set(block) - TRACKER_KEYS)
+    if unknown:
+        raise CardError(f"{where}: tracker: unknown key(s) {unknown} (B, efficiency, noise_per_layer, layers)")
+    layers = block.get("layers") or []
+    if not layers:
+        raise CardError(f"{where}: tracker: give layers, a list of {{r, half_length, sigma_rphi, sigma_z}} (mm)")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or set(layer) != LAYER_KEYS:
+            raise CardError(f"{where}: tracker.layers[{i}]: give exactly r, half_length, sigma_rphi and sigma_z "
+                            f"(mm), not {sorted(layer) if isinstance(layer, dict) else layer!r}")
+        if min(float(layer["r"]), float(layer["half_length"])) <= 0 or min(float(layer["sigma_rphi"]),
+                                                                           float(layer["sigma_z"])) < 0:
+            raise CardError(f"{where}: tracker.layers[{i}]: r and half_length must be > 0, the sigmas >= 0")
+    try:
+        tracker = Tracker.from_dict(block)
+    except ValueError as err:
+        raise CardError(f"{where}: tracker: {err}") from None
+    chunk_events = int(raw.get("chunk_events", TRACKS_EVENTS_PER_CHUNK))
+    if chunk_events < 1:
+        raise CardError(f"{where}: chunk_events must be at least 1")
+    return Card(
+        name=raw.get("name", name), title=raw.get("title", name), seed=int(_require(raw, "seed", where)),
+        ecm=float(gen.get("eCM", 14000.0)), settings=tuple(gen.get("settings", [])), jets=None,
+        classes=(ClassSpec(name="events", label=0, settings=(), truth={"rule": "any"}),),
+        sizes=_sizes(_require(raw, "sizes", where), where), chunk_jets=chunk_events,
+        sha256=hashlib.sha256(text).hexdigest(), path=str(path), mode="tracks",
+        tracks={"pt_min": float(sel["pt_min"]), "abs_eta_max": float(sel["abs_eta_max"]), "tracker": tracker},
+    )
 
 
 def _sizes(raw: dict, where: str) -> dict[str, int]:

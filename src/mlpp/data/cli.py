@@ -76,7 +76,8 @@ def _interrupt(signum, frame) -> None:
 
 def needed_cards(folders: tuple[str, ...] = ("lectures", "solutions")) -> list[str]:
     """Cards that the course notebooks load, found by reading their ``data.load("NAME"...)`` calls
-    and their ``from mlpp.tasks import THREAD`` imports (a thread names its cards in ``CARD``/``CARDS``)."""
+    and their ``from mlpp.tasks import THREAD`` imports, or ``from mlpp.tasks.THREAD import ...``
+    and ``import mlpp.tasks.THREAD`` (a thread names its cards in ``CARD``/``CARDS``)."""
     import json
     import re
 
@@ -84,6 +85,7 @@ def needed_cards(folders: tuple[str, ...] = ("lectures", "solutions")) -> list[s
 
     pattern = re.compile(r"""(?:data\.)?load\(\s*["']([A-Za-z0-9_]+)["']""")
     threads = re.compile(r"from\s+mlpp\.tasks\s+import\s+([A-Za-z0-9_, ]+)")
+    submodules = re.compile(r"(?:from|import)\s+mlpp\.tasks\.([A-Za-z0-9_]+)")
     found: set[str] = set()
     for folder in folders:
         for notebook in sorted((settings.repo_root() / folder).rglob("*.ipynb")):
@@ -95,6 +97,8 @@ def needed_cards(folders: tuple[str, ...] = ("lectures", "solutions")) -> list[s
                 for names in threads.findall(text):
                     for name in names.split(","):
                         found.update(_thread_cards(name.split(" as ")[0].strip()))
+                for name in submodules.findall(text):
+                    found.update(_thread_cards(name))
     return sorted(found & set(available()))
 
 
@@ -119,9 +123,11 @@ def _list(args: argparse.Namespace) -> int:
         cached = [t for t in settings.TIERS if dataset_path(name, t).exists()]
         sizes = {t: "/".join(dict.fromkeys(str(card.n_per_class(t, ci)) for ci in range(len(card.classes))))
                  for t in ("fast", "full")}
-        print(f"{name:8} {','.join(card.class_names):28} {sizes['fast']:>7} {sizes['full']:>7}  "
+        classes = "- (tracker hits)" if card.is_tracks else ",".join(card.class_names)
+        print(f"{name:8} {classes:28} {sizes['fast']:>7} {sizes['full']:>7}  "
               f"{' '.join(cached) or '-'}   {card.title}")
-    print(f"(jets per class, events per class for an event or paired card; cache: {settings.cache_dir()})")
+    print(f"(jets per class, events per class for an event or paired card, events for a tracks card; "
+          f"cache: {settings.cache_dir()})")
     return 0
 
 

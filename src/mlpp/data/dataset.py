@@ -1,4 +1,4 @@
-"""The in-memory jet and event datasets and their HDF5 file format."""
+"""The in-memory jet, event, paired and track datasets and their HDF5 file format."""
 from __future__ import annotations
 
 import json
@@ -248,10 +248,87 @@ class PairedDataset:
         return tuple(self.subset(part) for part in split_slices(len(self), fractions))
 
 
-def write_h5(path: Path, data: JetDataset | EventDataset | PairedDataset) -> None:
+class TrackEvents:
+    """Events of a tracks card (:mod:`mlpp.tracking`): ``events[i]`` is ``(hits, particles)``, two dicts of arrays.
+
+    ``hits``: ``layer`` (int8), ``r, phi, z`` (float32; mm, rad) and ``particle`` (int32: index into
+    ``particles``, −1 for a noise hit), each (n_hits,), sorted by layer then φ. ``particles``: ``pt,
+    eta, phi, q, vx, vy, vz, pdgid`` (n_particles,; GeV, mm), Pythia's charged final-state particles
+    of the card's selection. ``arrays`` holds them flat (``hit_<key>``, ``particle_<key>``, and
+    ``hit_offsets``/``particle_offsets`` of shape (n_events + 1,), see
+    :func:`mlpp.tracking.flatten_events`); ``tracker`` is the card's :class:`mlpp.tracking.Tracker`.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], tracker, meta: dict | None = None):
+        self.arrays, self.tracker, self.meta = arrays, tracker, dict(meta or {})
+
+    @classmethod
+    def from_chunks(cls, parts: list[dict[str, np.ndarray]], tracker, meta: dict | None = None) -> "TrackEvents":
+        """Chunks (:func:`mlpp.tracking.generate_chunk`) one after the other: offsets shifted, the rest stacked."""
+        from mlpp.tracking import HIT_KEYS, PARTICLE_KEYS
+
+        arrays: dict[str, np.ndarray] = {}
+        for kind, keys in (("hit", HIT_KEYS), ("particle", PARTICLE_KEYS)):
+            for key in keys:
+                arrays[f"{kind}_{key}"] = np.concatenate([p[f"{kind}_{key}"] for p in parts])
+            shifted, base = [np.zeros(1, np.int64)], 0
+            for p in parts:
+                shifted.append(p[f"{kind}_offsets"][1:].astype(np.int64) + base)
+                base += int(p[f"{kind}_offsets"][-1])
+            arrays[f"{kind}_offsets"] = np.concatenate(shifted)
+        return cls(arrays, tracker, meta)
+
+    def __len__(self) -> int:
+        return len(self.arrays["hit_offsets"]) - 1
+
+    def hits(self, i: int) -> dict[str, np.ndarray]:
+        from mlpp.tracking import HIT_KEYS
+
+        lo, hi = self.arrays["hit_offsets"][i:i + 2]
+        return {k: self.arrays[f"hit_{k}"][lo:hi] for k in HIT_KEYS}
+
+    def particles(self, i: int) -> dict[str, np.ndarray]:
+        from mlpp.tracking import PARTICLE_KEYS
+
+        lo, hi = self.arrays["particle_offsets"][i:i + 2]
+        return {k: self.arrays[f"particle_{k}"][lo:hi] for k in PARTICLE_KEYS}
+
+    def __getitem__(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"event {i} of {len(self)}")
+        i %= len(self)
+        return self.hits(i), self.particles(i)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def subset(self, indices) -> "TrackEvents":
+        """The events ``indices`` (in that order) as a new :class:`TrackEvents`."""
+        from mlpp.tracking import flatten_events
+
+        chosen = np.arange(len(self))[indices]
+        if not len(chosen):
+            raise ValueError("an empty subset")
+        return TrackEvents(flatten_events([self.particles(i) for i in chosen], [self.hits(i) for i in chosen]),
+                           self.tracker, self.meta)
+
+    def split(self, fractions: tuple[float, ...] = (0.6, 0.2, 0.2)) -> tuple["TrackEvents", ...]:
+        """Consecutive parts in the stored order (the card's chunk order; events are independent)."""
+        return tuple(self.subset(part) for part in split_slices(len(self), fractions))
+
+    def __repr__(self) -> str:
+        n_hits, n_part = len(self.arrays["hit_layer"]), len(self.arrays["particle_pt"])
+        return (f"TrackEvents({len(self)} events, {n_hits} hits, {n_part} particles, "
+                f"{self.tracker.n_layers} layers, B = {self.tracker.B} T)")
+
+
+def write_h5(path: Path, data: JetDataset | EventDataset | PairedDataset | TrackEvents) -> None:
     """Write ``data`` to HDF5 (gzip-compressed constituents)."""
     import h5py
 
+    if isinstance(data, TrackEvents):
+        _write_tracks_h5(path, data)
+        return
     if isinstance(data, EventDataset):
         _write_events_h5(path, data)
         return
@@ -303,6 +380,33 @@ def _write_paired_h5(path: Path, data: PairedDataset) -> None:
             group.create_dataset("pass", data=data.passed[level])
 
 
+def _write_tracks_h5(path: Path, data: TrackEvents) -> None:
+    """A tracks file: groups ``hits`` (layer, r, phi, z, particle, offsets) and ``particles`` (pt, eta,
+    phi, q, vx, vy, vz, pdgid, offsets), flat arrays with per-event offsets (:class:`TrackEvents`),
+    gzip-compressed; the tracker and the build's bookkeeping in the ``meta`` attribute."""
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.attrs["kind"] = "tracks"
+        h5.attrs["name"] = str(data.meta.get("card", "tracks"))
+        h5.attrs["meta"] = json.dumps(data.meta)
+        for kind, group in (("hit", "hits"), ("particle", "particles")):
+            g = h5.create_group(group)
+            for key, values in data.arrays.items():
+                if key.startswith(f"{kind}_"):
+                    g.create_dataset(key[len(kind) + 1:], data=values, compression="gzip", compression_opts=1,
+                                     shuffle=True)
+
+
+def _read_tracks_h5(h5) -> TrackEvents:
+    from mlpp.tracking import Tracker
+
+    meta = json.loads(h5.attrs["meta"])
+    arrays = {f"{kind}_{key}": h5[group][key][:] for kind, group in (("hit", "hits"), ("particle", "particles"))
+              for key in h5[group]}
+    return TrackEvents(arrays, Tracker.from_fields(meta["tracker"]), meta)
+
+
 def _read_paired_h5(h5) -> PairedDataset:
     return PairedDataset(
         name=str(h5.attrs["name"]), class_names=json.loads(h5.attrs["class_names"]),
@@ -314,12 +418,14 @@ def _read_paired_h5(h5) -> PairedDataset:
         observable_names=json.loads(h5.attrs["observable_names"]), meta=json.loads(h5.attrs["meta"]))
 
 
-def read_h5(path: Path) -> JetDataset | EventDataset | PairedDataset:
+def read_h5(path: Path) -> JetDataset | EventDataset | PairedDataset | TrackEvents:
     """Read a dataset written by :func:`write_h5` (an :class:`EventDataset` for an event card,
-    a :class:`PairedDataset` for a paired card)."""
+    a :class:`PairedDataset` for a paired card, :class:`TrackEvents` for a tracks card)."""
     import h5py
 
     with h5py.File(path, "r") as h5:
+        if h5.attrs.get("kind") == "tracks":
+            return _read_tracks_h5(h5)
         if h5.attrs.get("kind") == "paired":
             return _read_paired_h5(h5)
         if h5.attrs.get("kind") == "events":

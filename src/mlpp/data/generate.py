@@ -4,7 +4,9 @@ A chunk is the unit of work: ``(card, class_index, chunk_index, n_rows)``. It ru
 own Pythia, seeded from the card seed and the chunk's position, so the arrays do not
 depend on how many workers share the chunks or in which order they finish. A card in
 ``events`` mode (:mod:`mlpp.data.cards`) keeps events, each with its leading jets; a card in
-``paired`` mode each event's leading jet at particle and detector level (:mod:`mlpp.data.paired`).
+``paired`` mode each event's leading jet at particle and detector level (:mod:`mlpp.data.paired`);
+a card in ``tracks`` mode each event's charged particles and their hits in the toy tracker
+(:func:`mlpp.tracking.generate_chunk`: no detector, no jets).
 """
 from __future__ import annotations
 
@@ -114,8 +116,13 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
 
     Returns padded constituent arrays ``(n_jets, max_constituents)`` (pt, eta, phi, e
     in GeV; charge; pid_class; mask), the jet four-vector, the label and bookkeeping
-    (events used, seconds). For an event card, see :func:`_generate_events`.
+    (events used, seconds). For an event card, see :func:`_generate_events`; for a tracks card
+    (``class_index`` 0, ``n_jets`` events), :func:`mlpp.tracking.generate_chunk`.
     """
+    if card.is_tracks:
+        from mlpp import tracking
+
+        return tracking.generate_chunk(card, chunk_index, n_jets)
     import fastjet
 
     seed = chunk_seed(card.seed, class_index, chunk_index)

@@ -1,10 +1,11 @@
 """The ``tracks`` thread: hits of charged particles in the course's toy tracker (tracking lecture).
 
-The ``tracks`` card (``datasets/tracking/tracks.yml``, :mod:`mlpp.tracking`) holds tt̄ events at
-14 TeV whose charged particles above 1 GeV crossed eight barrel layers (the TrackML barrel, 2 T).
-This module owns the plumbing every tracking notebook shares: the events of a tier and their fixed
-split. Graph construction, the edge classifier and track building are the lessons and are written
-in the notebooks::
+The ``tracks`` card (``datasets/tracks.yml``, ``mode: tracks``; physics in :mod:`mlpp.tracking`)
+holds tt̄ events at 14 TeV whose charged particles above 1 GeV crossed eight barrel layers (the
+TrackML barrel, 2 T). It is generated, cached and verified by the data layer like every card
+(``mlpp data generate tracks``). This module owns the plumbing every tracking notebook shares: the
+events of a tier and their fixed split. Graph construction, the edge classifier and track building
+are the lessons and are written in the notebooks::
 
     from mlpp.tasks import tracks
     train, val, test = tracks.split()      # TrackEvents
@@ -14,9 +15,10 @@ in the notebooks::
 from __future__ import annotations
 
 from mlpp import settings
-from mlpp.tracking import TrackEvents, Tracker, load_card
+from mlpp.data import TrackEvents
+from mlpp.tracking import Tracker
 
-#: The tracking card (not a card of ``mlpp data``: it lives in ``datasets/tracking/``).
+#: The tracks card (``datasets/tracks.yml``); ``mlpp data generate --needed`` finds it through this name.
 CARD = "tracks"
 #: Training, validation and test fractions of the events, in stored order (events are independent).
 SPLIT: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -26,16 +28,18 @@ def __getattr__(name: str) -> Tracker:
     """``TRACKER``: the card's tracker (layers, resolutions, field, efficiency, noise), read when
     first asked for, so that importing the thread never needs the card."""
     if name == "TRACKER":
+        from mlpp.data import load_card
+
         return load_card(CARD).tracker
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(tier: str | None = None) -> TrackEvents:
-    """All events of ``tier`` (default ``$MLPP_TIER``), generated on first use (a minute or so
-    for the fast tier on 2 cores)."""
-    from mlpp import tracking
+    """All events of ``tier`` (default ``$MLPP_TIER``), generated on first use (about a minute
+    for the fast tier on 2 cores), hash-checked against the cache manifest."""
+    from mlpp import data
 
-    return tracking.load(CARD, tier=settings.tier(tier))
+    return data.load(CARD, tier=settings.tier(tier))
 
 
 def split(events: TrackEvents | None = None, tier: str | None = None) -> tuple[TrackEvents, TrackEvents, TrackEvents]:
