@@ -44,6 +44,42 @@ def test_chunk_seeds_differ_and_are_valid():
     assert all(1 <= s <= 900_000_000 for s in seeds)
 
 
+
+class _Pythia:
+    """Pythia's nextBatch, counted: the loop's batch sizes and its guard need no real events."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def nextBatch(self, n: int) -> list[int]:
+        self.asked.append(n)
+        return list(range(n))
+
+
+def test_event_batches_stop_when_enough_rows_are_kept():
+    from mlpp.data.generate import EventBatches
+
+    kept: list[int] = []
+    batches = EventBatches(_Pythia(), 50, lambda: len(kept), "card toy", "check the window")
+    firsts = []
+    for first, batch in batches:
+        firsts.append(first)
+        kept.extend(batch[::4])  # one row in four events
+    assert len(kept) >= 50 and len(batches.pythia.asked) >= 2 and batches.events == sum(batches.pythia.asked)
+    assert firsts == [0] + list(np.cumsum(batches.pythia.asked)[:-1])  # each batch's first event index
+    # after the first batch the efficiency seen so far sizes the next one: it does not overshoot much
+    assert len(kept) < 50 * 1.3 + 10
+
+
+def test_event_batches_refuse_a_card_that_keeps_almost_nothing():
+    from mlpp.data.generate import MAX_EVENTS_PER_JET, EventBatches
+
+    batches = EventBatches(_Pythia(), 20, lambda: 0, "card toy, class qcd (jets)", "check the pT window")
+    with pytest.raises(RuntimeError, match=r"card toy, class qcd \(jets\): only 0 kept of \d+ events; check the pT window"):
+        for _ in batches:
+            pass
+    assert MAX_EVENTS_PER_JET * 20 < batches.events <= MAX_EVENTS_PER_JET * 20 + max(batches.pythia.asked)
+
 @pytest.mark.parametrize("edit, message", [
     (lambda raw: raw.pop("seed"), "missing key 'seed'"),
     (lambda raw: raw["classes"][0].update(truth={"rule": "magic"}), "truth.rule"),

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -110,6 +112,27 @@ def _next_batch_size(missing_jets: int, kept_jets: int, events: int) -> int:
     return int(np.clip(needed, 10, MAX_EVENTS_PER_BATCH))
 
 
+class EventBatches:
+    """Pythia batches until ``kept()`` reaches ``wanted``: iterate for ``(first event index, batch)``.
+
+    One loop for every mode, with one guard: a class that keeps fewer than one row in
+    ``MAX_EVENTS_PER_JET`` events is a broken card, and the error says which and what to check.
+    ``events`` counts the events generated so far (the chunk's bookkeeping).
+    """
+
+    def __init__(self, pythia, wanted: int, kept: Callable[[], int], what: str, hint: str) -> None:
+        self.pythia, self.wanted, self.kept, self.what, self.hint = pythia, wanted, kept, what, hint
+        self.events = 0
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        while self.kept() < self.wanted:
+            if self.events > MAX_EVENTS_PER_JET * max(self.wanted, 10):
+                raise RuntimeError(f"{self.what}: only {self.kept()} kept of {self.events} events; {self.hint}")
+            batch = self.pythia.nextBatch(_next_batch_size(self.wanted - self.kept(), self.kept(), self.events))
+            first, self.events = self.events, self.events + len(batch)
+            yield first, batch
+
+
 def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
                    detector: DetectorModel = DetectorModel()) -> dict[str, np.ndarray]:
     """Generate ``n_jets`` labelled jets of one class of ``card``.
@@ -144,13 +167,9 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         return generate_paired(card, cls, pythia, charge_of, rng, detector, jet_def, n_jets, chunk_index, start)
 
     kept: list[dict] = []
-    n_events = 0
-    while len(kept) < n_jets:
-        if n_events > MAX_EVENTS_PER_JET * max(n_jets, 10):
-            raise RuntimeError(f"card {card.name}, class {cls.name}: only {len(kept)} jets in {n_events} "
-                               "events; check the pT window and the truth rule")
-        batch = pythia.nextBatch(_next_batch_size(n_jets - len(kept), len(kept), n_events))
-        n_events += len(batch)
+    batches = EventBatches(pythia, n_jets, lambda: len(kept), f"card {card.name}, class {cls.name} (jets)",
+                           "check the pT window and the truth rule")
+    for _, batch in batches:
         b = _reconstruct(batch, charge_of, rng, detector, jet_def, 0.5 * spec.pt_min)
         counts, ids, status, px, py, pz, e, event_of = (
             b[k] for k in ("counts", "ids", "status", "px", "py", "pz", "e", "event_of"))
@@ -186,7 +205,7 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
     seconds = time.perf_counter() - start
     out = {key: np.stack([jet[key] for jet in kept]) for key in kept[0]}
     out["label"] = np.full(n_jets, cls.label, dtype=np.int8)
-    out["events"] = np.array(n_events)
+    out["events"] = np.array(batches.events)
     out["seconds"] = np.array(seconds)
     out["worker_pid"] = np.array(os.getpid())
     return out
@@ -276,13 +295,9 @@ def _generate_events(card: Card, cls, pythia, charge_of: _ChargeTable, rng: np.r
     spec = card.jets
     N, P = spec.jets_per_event, spec.max_constituents
     kept: list[list[dict]] = []
-    n_events = 0
-    while len(kept) < n_events_wanted:
-        if n_events > MAX_EVENTS_PER_JET * max(n_events_wanted, 10):
-            raise RuntimeError(f"card {card.name}, class {cls.name}: only {len(kept)} events kept of {n_events}; "
-                               "check the leading jet's pT window")
-        batch = pythia.nextBatch(_next_batch_size(n_events_wanted - len(kept), len(kept), n_events))
-        n_events += len(batch)
+    batches = EventBatches(pythia, n_events_wanted, lambda: len(kept), f"card {card.name}, class {cls.name} (events)",
+                           "check the leading jet's pT window")
+    for _, batch in batches:
         b = _reconstruct(batch, charge_of, rng, detector, jet_def, EVENT_JET_PT_MIN)
         in_window = _in_window(spec, b["jpt"], b["jeta"], b["jy"])
         jet_start, jpt, cons_start = b["jet_start"], b["jpt"], b["cons_start"]
@@ -303,7 +318,7 @@ def _generate_events(card: Card, cls, pythia, charge_of: _ChargeTable, rng: np.r
     seconds = time.perf_counter() - start
     out = {key: np.stack([np.stack([jet[key] for jet in event]) for event in kept]) for key in kept[0][0]}
     out["label"] = np.full(n_events_wanted, cls.label, dtype=np.int8)
-    out["events"] = np.array(n_events)
+    out["events"] = np.array(batches.events)
     out["seconds"] = np.array(seconds)
     out["worker_pid"] = np.array(os.getpid())
     return out

@@ -83,19 +83,14 @@ def generate_paired(card, cls, pythia, charge_of, rng: np.random.Generator, dete
     ``event``, ``boson_pt``, ``pass_particle``, ``pass_detector``, ``dr``, ``matched``, ``label`` and
     the bookkeeping of :func:`mlpp.data.generate.generate_chunk`.
     """
-    from mlpp.data.generate import (MAX_EVENTS_PER_JET, _cluster, _in_window, _next_batch_size, _pack_jet,
-                                    _reconstruct)
+    from mlpp.data.generate import EventBatches, _cluster, _in_window, _pack_jet, _reconstruct
 
     spec, P = card.jets, card.jets.max_constituents
     boson, boson_pt_min, match_dr = (card.paired[k] for k in ("boson", "boson_pt_min", "match_dr"))
     rows: list[dict] = []
-    n_events = 0
-    while len(rows) < n_wanted:
-        if n_events > MAX_EVENTS_PER_JET * max(n_wanted, 10):
-            raise RuntimeError(f"card {card.name}, class {cls.name}: only {len(rows)} events kept of {n_events}; "
-                               "check the boson's pT cut and the jet window")
-        batch = pythia.nextBatch(_next_batch_size(n_wanted - len(rows), len(rows), n_events))
-        first_event, n_events = n_events, n_events + len(batch)
+    batches = EventBatches(pythia, n_wanted, lambda: len(rows), f"card {card.name}, class {cls.name} (paired)",
+                           "check the boson's pT cut and the jet window")
+    for first_event, batch in batches:
         b = _reconstruct(batch, charge_of, rng, detector, jet_def, JET_PT_MIN)
         truth, truth_counts = particle_level(b, charge_of)
         t = _cluster(truth, truth_counts, jet_def, JET_PT_MIN)
@@ -128,7 +123,7 @@ def generate_paired(card, cls, pythia, charge_of, rng: np.random.Generator, dete
     out = {key: np.stack([np.asarray(row[key]) for row in rows]) for key in rows[0]}
     out["event"] = out["event"].astype(np.int64)
     out["label"] = np.full(n_wanted, cls.label, dtype=np.int8)
-    out["events"] = np.array(n_events)
+    out["events"] = np.array(batches.events)
     out["seconds"] = np.array(time.perf_counter() - start)
     out["worker_pid"] = np.array(os.getpid())
     return out
