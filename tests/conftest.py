@@ -1,8 +1,11 @@
 """Shared fixtures: the fast-tier datasets and a private cache for tests that write."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+from collections.abc import Callable
+from types import ModuleType
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def benchmark_script() -> Callable[[str], ModuleType]:
+    """Load a script of benchmarks/ (not a package) as a module: ``benchmark_script("full_tier")``."""
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """benchmarks/full_tier.py: a lecture it executes is one the site build takes from the cache."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -12,11 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def full_tier():
-    spec = importlib.util.spec_from_file_location("full_tier", REPO / "benchmarks" / "full_tier.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def full_tier(benchmark_script):
+    return benchmark_script("full_tier")
 
 
 def _notebook(path: Path, source: str) -> Path:

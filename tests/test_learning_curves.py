@@ -2,16 +2,13 @@
 run when one fails, resumes where it stopped, and mlpp.learning_curves refuses other test jets."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 
 # A stand-in lecture: the mass, with a seed-dependent smearing, as the "tagger" (the real
 # lectures take minutes). It uses the same thread, seed and recording as the lectures do.
@@ -33,7 +30,7 @@ landscape.record(evaluation.TaggerResult("smeared mass", test.labels, scores, 1,
 
 
 @pytest.fixture()
-def script(tmp_path, monkeypatch, top):
+def script(tmp_path, monkeypatch, top, benchmark_script):
     """The benchmark module with its lecture replaced by the stand-in, and a private score store."""
     from mlpp import settings
 
@@ -45,9 +42,7 @@ def script(tmp_path, monkeypatch, top):
     monkeypatch.setenv("MLPP_DATA", str(cache))
     notebook = tmp_path / "stand_in.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LECTURE)]), notebook)
-    spec = importlib.util.spec_from_file_location("learning_curves_script", REPO / "benchmarks" / "learning_curves.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("learning_curves")
     monkeypatch.setattr(module, "LECTURES", {"02": str(notebook)})
     return module
 

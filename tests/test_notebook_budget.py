@@ -1,21 +1,16 @@
 """benchmarks/notebook_budget.py: it measures a real kernel, and says when a notebook fails."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def budget():
-    spec = importlib.util.spec_from_file_location("notebook_budget", REPO / "benchmarks" / "notebook_budget.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def budget(benchmark_script):
+    return benchmark_script("notebook_budget")
 
 
 def _notebook(path: Path, source: str) -> Path:
