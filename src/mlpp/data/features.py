@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpp.kinematics import masses_from_p4s, pseudorapidities
+from mlpp.kinematics import masses_from_p4s, pseudorapidities, rapidities_from_p4s, rapidities_from_ptetaes
 
 FEATURE_NAMES = (
     "pt", "eta", "mass", "multiplicity", "zlogz",
@@ -173,10 +173,10 @@ def unfolding_observables(pts: np.ndarray, etas: np.ndarray, phis: np.ndarray, e
     e = es * mask
     jet = np.stack([e.sum(1), px.sum(1), py.sum(1), pz.sum(1)], axis=-1)           # (n, 4): E, px, py, pz
     jet_pt = np.hypot(jet[:, 1], jet[:, 2])
-    jet_y = 0.5 * np.log((jet[:, 0] + jet[:, 3]) / (jet[:, 0] - jet[:, 3]))
+    jet_y = rapidities_from_p4s(jet)
     jet_phi = np.arctan2(jet[:, 2], jet[:, 1])
     # constituent rapidities (tracks carry the pion mass); padding gets y = 0 and weight 0
-    y = np.where(mask, 0.5 * np.log(np.maximum(es + pz, 1e-12) / np.maximum(es - pz, 1e-12)), 0.0)
+    y = rapidities_from_ptetaes(pts, etas, es, mask)
     dr = np.hypot(y - jet_y[:, None], np.mod(phis - jet_phi[:, None] + np.pi, 2 * np.pi) - np.pi)
     out = {"mass": masses_from_p4s(jet), "multiplicity": mask.sum(axis=1).astype(float),
            "width": (pts * mask * dr).sum(1) / (pts * mask).sum(1)}
