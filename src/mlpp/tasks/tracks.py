@@ -45,7 +45,4 @@ def load(tier: str | None = None) -> TrackEvents:
 def split(events: TrackEvents | None = None, tier: str | None = None) -> tuple[TrackEvents, TrackEvents, TrackEvents]:
     """Training, validation and test events: the first 60 %, the next 20 % and the last 20 %."""
     events = load(tier) if events is None else events
-    n = len(events)
-    n_train, n_val = int(round(SPLIT[0] * n)), int(round(SPLIT[1] * n))
-    return (events.subset(slice(0, n_train)), events.subset(slice(n_train, n_train + n_val)),
-            events.subset(slice(n_train + n_val, n)))
+    return events.split(SPLIT)
