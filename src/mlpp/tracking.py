@@ -262,3 +262,66 @@ def describe(card_or_tracker) -> str:
                     f"{1000 * t.sigma_z[i]:>9.0f}")
     rows.append(json.dumps({"B [T]": t.B, "efficiency": t.efficiency, "noise_per_layer": t.noise_per_layer}))
     return "\n".join(rows)
+
+
+# --- hit graphs ---------------------------------------------------------------------------------
+
+#: Columns of :func:`edge_features`.
+EDGE_FEATURE_NAMES: tuple[str, ...] = ("r_in", "phi_slope", "dz_dr", "z0", "dphi", "dz", "dr", "r_out")
+
+
+def max_phi_slope(pt_min: float, B: float) -> float:
+    """The largest |Δφ/Δr| (rad/mm) of a particle from the beam line with pT ≥ ``pt_min`` (GeV).
+
+    From φ = φ0 − q·arcsin(r / 2R), dφ/dr = 1/sqrt(4R² − r²) ≥ 1/2R; at the radii of the
+    tracker (r ≪ 2R) the slope is 1/2R to better than a per cent, and 1/2R is largest for the
+    smallest R, i.e. pT = ``pt_min``.
+    """
+    return 1.0 / (2.0 * float(helix_radius(pt_min, B)))
+
+
+def candidate_edges(hits: dict[str, np.ndarray], max_slope: float, max_z0: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of hits on adjacent layers that one particle from the luminous region could have made.
+
+    An edge joins hit ``i`` on layer ``l`` to hit ``j`` on layer ``l + 1`` when the azimuth changes
+    by less than ``max_slope`` per mm of radius (|Δφ/Δr|, see :func:`max_phi_slope`) and the
+    straight line through the two hits in (r, z) meets the beam line within ``max_z0`` mm of
+    the centre. Returns ``(inner, outer)``: (n_edges,) int64 indices into the event's hits.
+    """
+    layer = np.asarray(hits["layer"])
+    r, phi, z = (np.asarray(hits[k], dtype=np.float64) for k in ("r", "phi", "z"))
+    inner_all, outer_all = [], []
+    for l in range(int(layer.max(initial=-1))):
+        a, b = np.flatnonzero(layer == l), np.flatnonzero(layer == l + 1)
+        i, j = np.repeat(a, len(b)), np.tile(b, len(a))  # every pair of the two layers
+        dr = r[j] - r[i]
+        slope = (phi[j] - phi[i] + np.pi) % (2 * np.pi) - np.pi
+        slope = slope / dr
+        z0 = z[i] - r[i] * (z[j] - z[i]) / dr
+        keep = (np.abs(slope) < max_slope) & (np.abs(z0) < max_z0)
+        inner_all.append(i[keep])
+        outer_all.append(j[keep])
+    if not inner_all:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(inner_all).astype(np.int64), np.concatenate(outer_all).astype(np.int64)
+
+
+def edge_features(hits: dict[str, np.ndarray], inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """Geometric features of each edge, (n_edges, 8) float32, columns :data:`EDGE_FEATURE_NAMES`.
+
+    Radii in m, Δφ in rad, slopes per m, z in m: all of order one, so they need no further scaling.
+    """
+    r, phi, z = (np.asarray(hits[k], dtype=np.float64) for k in ("r", "phi", "z"))
+    dr = (r[outer] - r[inner]) / 1000.0
+    dphi = (phi[outer] - phi[inner] + np.pi) % (2 * np.pi) - np.pi
+    dz = (z[outer] - z[inner]) / 1000.0
+    z0 = z[inner] / 1000.0 - r[inner] / 1000.0 * dz / dr
+    return np.stack([r[inner] / 1000.0, dphi / dr, dz / dr, z0, dphi, dz, dr, r[outer] / 1000.0],
+                    axis=1).astype(np.float32)
+
+
+def true_edges(hits: dict[str, np.ndarray], inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """(n_edges,) bool: both hits belong to the same particle (noise hits, particle −1, never do)."""
+    particle = np.asarray(hits["particle"])
+    return (particle[inner] == particle[outer]) & (particle[inner] >= 0)

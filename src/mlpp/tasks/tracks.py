@@ -4,8 +4,9 @@ The ``tracks`` card (``datasets/tracks.yml``, ``mode: tracks``; physics in :mod:
 holds tt̄ events at 14 TeV whose charged particles above 1 GeV crossed eight barrel layers (the
 TrackML barrel, 2 T). It is generated, cached and verified by the data layer like every card
 (``mlpp data generate tracks``). This module owns the plumbing every tracking notebook shares: the
-events of a tier and their fixed split. Graph construction, the edge classifier and track building
-are the lessons and are written in the notebooks::
+events of a tier and their fixed split. The candidate edges (the graph) come from
+:func:`mlpp.tracking.candidate_edges`, so that a lecture and its exercise build the same graph; the
+edge classifiers and track building are the lessons and are written in the notebooks::
 
     from mlpp.tasks import tracks
     train, val, test = tracks.split()      # TrackEvents
