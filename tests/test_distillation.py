@@ -83,3 +83,60 @@ def test_mlp_layers():
     m = distillation.mlp((16, 8, 5))
     assert [type(layer).__name__ for layer in m] == ["Linear", "ReLU", "Linear"]
     assert sum(p.numel() for p in m.parameters()) == 16 * 8 + 8 + 8 * 5 + 5
+
+
+def test_folds_are_balanced_and_seeded():
+    fold = distillation.fold_of(101, 3, seed=5)
+    assert sorted(np.bincount(fold)) == [33, 34, 34]
+    assert np.array_equal(fold, distillation.fold_of(101, 3, seed=5))
+    assert not np.array_equal(fold, distillation.fold_of(101, 3, seed=6))
+    with pytest.raises(ValueError, match="folds"):
+        distillation.fold_of(10, 1)
+
+
+def test_out_of_fold_logits_come_from_teachers_that_did_not_see_the_jet(monkeypatch):
+    # Small random inputs; record which jets each teacher was trained on and which it predicted.
+    torch.manual_seed(0)
+    n = 40
+
+    def part(m):
+        return {"particles": torch.randn(m, 5, 7), "mask": torch.ones(m, 5), "features": torch.randn(m, 16),
+                "labels": torch.randint(0, 5, (m,))}
+
+    inputs = {"train": part(n), "val": part(10), "test": part(10)}
+    inputs["train"]["features"][:, 0] = torch.arange(n, dtype=torch.float32)  # an id per training jet
+    seen, predicted = [], []
+    real_train, real_logits = distillation.train_teacher, distillation.teacher_logits
+
+    def train_teacher(parts, epochs, seed=0, **options):
+        seen.append(set(parts["train"]["features"][:, 0].int().tolist()))
+        assert len(parts["val"]["labels"]) == 10, "early stopping uses the validation jets"
+        return real_train(parts, epochs, seed=seed, **options)
+
+    def teacher_logits(model, p):
+        if len(p["labels"]) != 10:  # not the validation loss of early stopping
+            predicted.append(set(p["features"][:, 0].int().tolist()))
+        return real_logits(model, p)
+
+    monkeypatch.setattr(distillation, "train_teacher", train_teacher)
+    monkeypatch.setattr(distillation, "teacher_logits", teacher_logits)
+    z = distillation.out_of_fold_logits(inputs, folds=3, epochs=1)
+    assert z.shape == (n, 5) and torch.isfinite(z).all()
+    assert len(seen) == 3 and len(predicted) == 3
+    for trained_on, held in zip(seen, predicted):
+        assert not trained_on & held, "a teacher predicts only jets it was not trained on"
+        assert trained_on | held == set(range(n))
+    assert set().union(*predicted) == set(range(n)), "every training jet gets a logit"
+
+
+def test_keras_student_has_the_torch_students_outputs():
+    pytest.importorskip("keras")
+    torch.manual_seed(1)
+    student = distillation.mlp((16, 12, 8, 5))
+    x = torch.randn(64, 16)
+    keras_model = distillation.keras_student(student)
+    with torch.no_grad():
+        expected = torch.softmax(student(x), dim=1).numpy()
+    got = keras_model.predict(x.numpy(), verbose=0)
+    assert [layer.name for layer in keras_model.layers] == ["fc1", "fc2", "output"]
+    assert np.allclose(got, expected, atol=1e-5)

@@ -11,12 +11,16 @@ lecture and its exercise share lives here:
   sum is joined by the 16 features before the last network, so that it knows at least what a
   student on the features knows;
 * :func:`fit`: Adam on a loss of batch indices, keeping the weights of the epoch with the lowest
-  validation loss (early stopping).
+  validation loss (early stopping);
+* :func:`out_of_fold_logits`: the teacher's logits on its own training jets, each from a teacher
+  that did not see that jet, so that what a teacher memorised does not reach the students;
+* :func:`keras_student`: a torch student as Lecture 11's Keras tagger, for the hls4ml chain.
 
 >>> from mlpp import distillation
 >>> inputs, arrays = distillation.teacher_inputs()           # {"train": {...}, "val": ..., "test": ...}
 >>> teacher, epochs = distillation.train_teacher(inputs, epochs=30)
 >>> z = distillation.teacher_logits(teacher, inputs["test"])  # (n_test, 5)
+>>> z_train = distillation.out_of_fold_logits(inputs, folds=2, epochs=30)  # (n_train, 5)
 
 torch is imported inside the functions, after the caller has set its threads
 (:func:`mlpp.settings.limit_threads`). Nothing here changes its inputs.
@@ -160,3 +164,56 @@ def train_teacher(inputs: dict, epochs: int, seed: int = 0, **fit_options):
                lambda m: F.cross_entropy(teacher_logits(m, va), va["labels"]),
                epochs, seed=seed, **fit_options)
 
+
+
+def fold_of(n: int, folds: int, seed: int = 0) -> np.ndarray:
+    """(n,) int: a seeded assignment of ``n`` rows to ``folds`` folds of (almost) equal size."""
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, not {folds}")
+    return np.random.default_rng(seed).permutation(np.arange(n) % folds)
+
+
+def out_of_fold_logits(inputs: dict, folds: int, epochs: int, seed: int = 0, **fit_options) -> "torch.Tensor":
+    """The teacher's logits (n_train, classes) on the training jets, each from a teacher that did not see it.
+
+    The training jets are split into ``folds`` folds (:func:`fold_of`); for each fold a teacher is
+    trained on the other folds (early stopping on ``inputs["val"]``) and predicts the fold. A
+    teacher's logits on its own training jets are more confident than on new jets, and a student
+    that learned them would learn that over-confidence.
+    """
+    import torch
+
+    train = inputs["train"]
+    n = len(train["labels"])
+    fold = fold_of(n, folds, seed)
+    out = None
+    for k in range(folds):
+        rest, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        part = {name: {key: value[rest] for key, value in train.items()} if name == "train" else value
+                for name, value in inputs.items()}
+        model, _ = train_teacher(part, epochs, seed=seed + k, **fit_options)
+        logits = teacher_logits(model, {key: value[held] for key, value in train.items()})
+        if out is None:
+            out = torch.empty((n, logits.shape[1]), dtype=logits.dtype)
+        out[held] = logits
+    return out
+
+
+def keras_student(model, n_inputs: int = 16):
+    """The torch MLP ``model`` (Linear layers with ReLU between them, :func:`mlp`) as Lecture 11's Keras tagger.
+
+    Same widths and weights, in :func:`mlpp.hls.models.build_mlp` (its ``output`` layer adds a softmax,
+    which does not change the predicted class), so that the hls4ml chain of :mod:`mlpp.hls` applies.
+    """
+    from torch import nn
+
+    from mlpp.hls.models import build_mlp
+
+    linear = [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
+    keras_model = build_mlp(hidden=tuple(layer.out_features for layer in linear[:-1]), n_inputs=n_inputs,
+                            n_classes=linear[-1].out_features, name="student")
+    weights = []
+    for layer in linear:
+        weights += [layer.weight.detach().numpy().T.copy(), layer.bias.detach().numpy().copy()]
+    keras_model.set_weights(weights)
+    return keras_model
