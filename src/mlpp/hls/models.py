@@ -72,8 +72,13 @@ def fit_keras_classifier(model, arrays: jets5.Arrays, epochs: int, learning_rate
 
 
 def model_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of rows whose largest output is the true label (a direct call: no tf.function to retrace)."""
-    outputs = np.concatenate([np.asarray(model(x[i:i + 8192], training=False)) for i in range(0, len(x), 8192)])
+    """Fraction of rows whose largest output is the true label (a direct call: no tf.function to retrace).
+
+    Works on every Keras backend (Lecture 10 runs Keras on PyTorch)."""
+    from keras import ops
+
+    outputs = np.concatenate([ops.convert_to_numpy(model(x[i:i + 8192], training=False))
+                              for i in range(0, len(x), 8192)])
     return metrics.accuracy(y, outputs)
 
 
