@@ -199,7 +199,7 @@ def out_of_fold_logits(inputs: dict, folds: int, epochs: int, seed: int = 0, **f
     return out
 
 
-def keras_student(model, n_inputs: int = 16):
+def keras_student(model):
     """The torch MLP ``model`` (Linear layers with ReLU between them, :func:`mlp`) as Lecture 11's Keras tagger.
 
     Same widths and weights, in :func:`mlpp.hls.models.build_mlp` (its ``output`` layer adds a softmax,
@@ -210,7 +210,7 @@ def keras_student(model, n_inputs: int = 16):
     from mlpp.hls.models import build_mlp
 
     linear = [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
-    keras_model = build_mlp(hidden=tuple(layer.out_features for layer in linear[:-1]), n_inputs=n_inputs,
+    keras_model = build_mlp(hidden=tuple(layer.out_features for layer in linear[:-1]), n_inputs=linear[0].in_features,
                             n_classes=linear[-1].out_features, name="student")
     weights = []
     for layer in linear:
