@@ -68,3 +68,31 @@ def test_needed_cards_are_read_from_the_notebooks(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPP_ROOT", str(tmp_path))
     monkeypatch.setenv("MLPP_CARDS", str(Path(__file__).resolve().parents[1] / "datasets"))
     assert needed_cards() == ["jets5", "top"]
+
+
+@pytest.mark.parametrize("source, cards", [
+    # a thread's own card for any import; the cards of its functions only where the notebook calls them
+    ("from mlpp.tasks import top\njets = top.load()\n", ["top"]),
+    ("from mlpp.tasks import top, zjet as z, wz\nz.load_smeared()\n", ["top", "wz", "zjet", "zjet_smeared"]),
+    ("from mlpp.tasks import top\nx = top.load_smeared('fast')\ntrain, val, test = top.split()\n",
+     ["top", "top_qcd", "top_smeared"]),
+    ("import mlpp.tasks.top as t\nt.load_smeared()\nzjet.load_smeared()\n", ["top", "top_smeared"]),
+    ("import mlpp.tasks.zjet\nmlpp.tasks.zjet.load_smeared()\n", ["zjet", "zjet_smeared"]),
+    ("from mlpp.tasks.zjet import load_smeared as smeared\nevents = smeared()\n", ["zjet", "zjet_smeared"]),
+    ("from mlpp.tasks.top import fingerprint\nnp.split(x, 2)\njets.split()\n", ["top"]),
+])
+def test_needed_cards_follow_the_threads_functions(tmp_path, monkeypatch, source, cards):
+    """top.load_smeared() needs top_smeared, zjet.load_smeared() zjet_smeared and top.split() top_qcd, in
+    whatever cell the call is and under whatever name the thread is imported; another thread's function of
+    the same name, or a method called split, does not count."""
+    import json
+
+    from mlpp.data.cli import needed_cards
+
+    (tmp_path / "lectures").mkdir()
+    imports, calls = source.split("\n", 1)
+    nb = {"cells": [{"cell_type": "code", "source": text, "metadata": {}, "outputs": []} for text in (imports, calls)]}
+    (tmp_path / "lectures" / "nb.ipynb").write_text(json.dumps(nb))
+    monkeypatch.setenv("MLPP_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLPP_CARDS", str(Path(__file__).resolve().parents[1] / "datasets"))
+    assert needed_cards(("lectures",)) == cards

@@ -33,14 +33,13 @@ from mlpp.data import cache
 from mlpp.data.cards import Card, load_card
 from mlpp.data.dataset import (CONSTITUENT_KEYS, LEVELS, EventDataset, JetDataset, PairedDataset, TrackEvents,
                                 read_h5, write_h5)
-from mlpp.data.detector import DetectorModel
 from mlpp.data.features import (EVENT_JET_FEATURES, FEATURE_NAMES, UNFOLDING_OBSERVABLES, event_jet_features,
                                 jet_features, unfolding_observables)
 
 
 # Bump when the generator, the detector's code or the features change what they write:
 # cached files made by another version are then regenerated, never silently reused.
-# (3: calorimeter towers.) The detector's parameters are in the fingerprint themselves.
+# (3: calorimeter towers.) The detector's parameters (the card's, mlpp.data.cards) are in the fingerprint themselves.
 GENERATOR_VERSION = 3
 # The same for what only event cards write (their selection, their per-jet features): bumping it
 # regenerates event cards alone, and jet cards' fingerprints do not mention it.
@@ -55,7 +54,8 @@ TRACKS_MODE_VERSION = 1
 def _fingerprint(card: Card) -> str:
     if card.is_tracks:
         return f"{card.sha256}:tracks-v{TRACKS_MODE_VERSION}"
-    detector = hashlib.sha256(json.dumps(DetectorModel().to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    # A card without a detector: block has the default model, so its fingerprint is the one it always had.
+    detector = hashlib.sha256(json.dumps(card.detector.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
     version = f"v{GENERATOR_VERSION}" + (f".e{EVENT_MODE_VERSION}" if card.is_events else "")
     version += f".p{PAIRED_MODE_VERSION}" if card.is_paired else ""
     return f"{card.sha256}:{version}:det-{detector}"
@@ -75,7 +75,7 @@ def run_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int) -> di
     from mlpp.data.generate import generate_chunk
 
     _limit_worker_threads()
-    out = generate_chunk(card, class_index, chunk_index, n_jets)
+    out = generate_chunk(card, class_index, chunk_index, n_jets, detector=card.detector)
     if card.is_tracks:
         return out  # hits and particles, nothing to compute from them
     t0 = time.perf_counter()
@@ -233,7 +233,7 @@ def _build_locked(card: Card, path: Path, tier: str, workers: int | None, schedu
         "tier": tier, "seed": card.seed,
         "R": card.jets.R, "events": int(sum(int(r["events"]) for r in ordered)),
         "cpu_seconds": float(sum(float(r["seconds"]) for r in ordered)), "wall_seconds": wall,
-        "detector": DetectorModel().to_dict(), "versions": _versions(),
+        "detector": card.detector.to_dict(), "versions": _versions(),
     }
     labels = np.concatenate([r["label"] for r in ordered])[perm].astype(np.int8)
     if card.is_events or card.is_paired:

@@ -29,16 +29,29 @@ A card is in one of four modes (``mode:``, default ``jets``):
   50) the events per chunk. Every generated event is stored.
 
 ``sizes`` counts rows (jets or events) per class; a class may give its own ``sizes``.
+
+A card in ``jets``, ``events`` or ``paired`` mode may change the course detector with a ``detector:``
+block, a mapping of :class:`mlpp.data.detector.DetectorModel` fields to the values that replace the
+defaults (numbers; the rest keep the values of ``book/detector.md``), e.g. the same physics through
+a worse detector for a dataset-shift test::
+
+    detector: {ecal_stochastic: 0.20, hcal_stochastic: 1.5}
+
+The card's :attr:`Card.detector` is the resulting model; it is stored in the file's metadata and its
+fields enter the file's fingerprint, so a card without the block keeps the fingerprint it had before
+the block existed. A tracks card has no ``detector:`` (its hits come from its ``tracker:``).
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
 from mlpp import settings
+from mlpp.data.detector import DetectorModel
 
 TRUTH_RULES = ("any", "parton", "resonance")
 MODES = ("jets", "events", "paired", "tracks")
@@ -90,6 +103,7 @@ class Card:
     mode: str = "jets"
     paired: dict = field(default_factory=dict)  # a paired card's boson, boson_pt_min and match_dr
     tracks: dict = field(default_factory=dict)  # a tracks card's pt_min, abs_eta_max and tracker
+    detector: DetectorModel = field(default_factory=DetectorModel)  # the course detector, with the card's overrides
 
     @property
     def class_names(self) -> list[str]:
@@ -196,13 +210,39 @@ def load_card(name: str) -> Card:
         if jets.jets_per_event < 1:
             raise CardError(f"{where}: jets.jets_per_event must be at least 1")
     paired = _paired(raw, jets, where) if mode == "paired" else {}
+    detector = _detector(raw.get("detector"), where)
     return Card(
         name=raw.get("name", name), title=raw.get("title", name), seed=int(_require(raw, "seed", where)),
         ecm=float(gen.get("eCM", 14000.0)), settings=tuple(gen.get("settings", [])), jets=jets,
         classes=tuple(classes), sizes=sizes, chunk_jets=int(raw.get("chunk_jets", 500)),
         public=dict(raw.get("public", {})), sha256=hashlib.sha256(text).hexdigest(), path=str(path), mode=mode,
-        paired=paired,
+        paired=paired, detector=detector,
     )
+
+
+DETECTOR_FIELDS = tuple(f.name for f in fields(DetectorModel))
+
+
+def _detector(block: object, where: str) -> DetectorModel:
+    """The course detector with the card's ``detector:`` overrides (module docstring), checked."""
+    if block is None:
+        return DetectorModel()
+    allowed = f"allowed fields: {', '.join(DETECTOR_FIELDS)}"
+    if not isinstance(block, dict):
+        raise CardError(f"{where}: detector: give a mapping of field: number ({allowed})")
+    unknown = sorted(str(k) for k in set(block) - set(DETECTOR_FIELDS))
+    if unknown:
+        raise CardError(f"{where}: detector: unknown field(s) {unknown} ({allowed})")
+    values = {}
+    for key, value in block.items():
+        default = getattr(DetectorModel, key)
+        # bool is an int to Python, but "on"/"yes" in YAML is never a resolution or a size
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise CardError(f"{where}: detector.{key} must be a number >= 0, not {value!r} ({allowed})")
+        if isinstance(default, int) and (value != int(value) or value < 1):
+            raise CardError(f"{where}: detector.{key} counts cells: give a whole number >= 1, not {value!r}")
+        values[key] = type(default)(value)
+    return replace(DetectorModel(), **values)
 
 
 def _paired(raw: dict, jets: JetSpec, where: str) -> dict:
@@ -232,6 +272,9 @@ def _tracks_card(raw: dict, name: str, text: bytes, path: Path) -> Card:
     from mlpp.tracking import Tracker
 
     where = str(path)
+    if "detector" in raw:
+        raise CardError(f"{where}: a tracks card does not use the course detector (its hits come from its "
+                        f"tracker: block): remove detector")
     unknown = sorted(set(raw) - TRACKS_KEYS)
     if unknown:
         raise CardError(f"{where}: a tracks card has no jets or classes: remove {unknown} "

@@ -77,41 +77,64 @@ def _interrupt(signum, frame) -> None:
 def needed_cards(folders: tuple[str, ...] = ("lectures", "solutions")) -> list[str]:
     """Cards that the course notebooks load, found by reading their ``data.load("NAME"...)`` calls
     and their ``from mlpp.tasks import THREAD`` imports, or ``from mlpp.tasks.THREAD import ...``
-    and ``import mlpp.tasks.THREAD`` (a thread names its cards in ``CARD``/``CARDS``)."""
+    and ``import mlpp.tasks.THREAD`` (a thread names its cards in ``CARD``/``CARDS``, and in
+    ``CALL_CARDS`` the cards that one of its functions loads: those count where a notebook calls it)."""
     import json
-    import re
 
     from mlpp.data import available
 
-    pattern = re.compile(r"""(?:data\.)?load\(\s*["']([A-Za-z0-9_]+)["']""")
-    threads = re.compile(r"from\s+mlpp\.tasks\s+import\s+([A-Za-z0-9_, ]+)")
-    submodules = re.compile(r"(?:from|import)\s+mlpp\.tasks\.([A-Za-z0-9_]+)")
     found: set[str] = set()
     for folder in folders:
         for notebook in sorted((settings.repo_root() / folder).rglob("*.ipynb")):
             cells = json.loads(notebook.read_text()).get("cells", [])
-            for cell in cells:
-                source = cell.get("source", "")
-                text = source if isinstance(source, str) else "".join(source)
-                found.update(pattern.findall(text))
-                for names in threads.findall(text):
-                    for name in names.split(","):
-                        found.update(_thread_cards(name.split(" as ")[0].strip()))
-                for name in submodules.findall(text):
-                    found.update(_thread_cards(name))
+            sources = (cell.get("source", "") for cell in cells)
+            found |= _notebook_cards("\n".join(s if isinstance(s, str) else "".join(s) for s in sources))
     return sorted(found & set(available()))
 
 
-def _thread_cards(name: str) -> set[str]:
-    """The cards of the data thread ``mlpp.tasks.<name>`` (none if there is no such thread)."""
+_LOAD = r"""(?:data\.)?load\(\s*["']([A-Za-z0-9_]+)["']"""
+_FROM_TASKS = r"from\s+mlpp\.tasks\s+import\s+([A-Za-z0-9_, ]+)"
+_IMPORT_THREAD = r"import\s+mlpp\.tasks\.([A-Za-z0-9_]+)(?:\s+as\s+([A-Za-z0-9_]+))?"
+_FROM_THREAD = r"from\s+mlpp\.tasks\.([A-Za-z0-9_]+)\s+import\s+([A-Za-z0-9_, ]+)"
+
+
+def _notebook_cards(text: str) -> set[str]:
+    """The cards that one notebook's code (all its cells, joined) loads; see :func:`needed_cards`."""
+    import re
+
+    found = set(re.findall(_LOAD, text))
+    calls: dict[str, set[str]] = {}  # thread -> how the notebook calls its functions ("top.", "t.", "")
+    imported: dict[str, set[str]] = {}  # thread -> its functions imported by name (maybe renamed)
+    for names in re.findall(_FROM_TASKS, text):
+        for name in names.split(","):
+            thread, _, alias = (part.strip() for part in name.partition(" as "))
+            calls.setdefault(thread, set()).add(f"{alias or thread}.")
+    for thread, alias in re.findall(_IMPORT_THREAD, text):
+        calls.setdefault(thread, set()).add(f"{alias}." if alias else f"mlpp.tasks.{thread}.")
+    for thread, names in re.findall(_FROM_THREAD, text):
+        calls.setdefault(thread, set()).add("")
+        imported.setdefault(thread, set()).update(name.partition(" as ")[0].strip() for name in names.split(","))
+    for thread, prefixes in calls.items():
+        module = _thread_module(thread)
+        if module is None:
+            continue
+        found.update(getattr(module, "CARDS", None) or [getattr(module, "CARD", thread)])
+        for function, card in getattr(module, "CALL_CARDS", {}).items():
+            # a call through one of the thread's names, not another thread's function of the same name
+            called = any(re.search(rf"(?<![\w.]){re.escape(prefix + function)}\s*\(", text) for prefix in prefixes)
+            if called or function in imported.get(thread, ()):
+                found.add(card)
+    return found
+
+
+def _thread_module(name: str):
+    """The data thread ``mlpp.tasks.<name>``, or ``None`` if there is no such thread."""
     import importlib
 
     try:
-        module = importlib.import_module(f"mlpp.tasks.{name}")
+        return importlib.import_module(f"mlpp.tasks.{name}")
     except ImportError:
-        return set()
-    cards = getattr(module, "CARDS", None) or [getattr(module, "CARD", name)]
-    return set(cards)
+        return None
 
 
 def _list(args: argparse.Namespace) -> int:

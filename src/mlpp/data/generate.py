@@ -134,8 +134,9 @@ class EventBatches:
 
 
 def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
-                   detector: DetectorModel = DetectorModel()) -> dict[str, np.ndarray]:
-    """Generate ``n_jets`` labelled jets of one class of ``card``.
+                   detector: DetectorModel | None = None) -> dict[str, np.ndarray]:
+    """Generate ``n_jets`` labelled jets of one class of ``card``, seen by ``detector`` (default: the
+    card's, :attr:`mlpp.data.cards.Card.detector`).
 
     Returns padded constituent arrays ``(n_jets, max_constituents)`` (pt, eta, phi, e
     in GeV; charge; pid_class; mask), the jet four-vector, the label and bookkeeping
@@ -148,6 +149,7 @@ def generate_chunk(card: Card, class_index: int, chunk_index: int, n_jets: int,
         return tracking.generate_chunk(card, chunk_index, n_jets)
     import fastjet
 
+    detector = card.detector if detector is None else detector
     seed = chunk_seed(card.seed, class_index, chunk_index)
     start = time.perf_counter()
     pythia = make_pythia(card, class_index, seed)

@@ -10,6 +10,9 @@ to exactly these jets::
     from mlpp.tasks import top
     train, val, test = top.split()               # JetDatasets; test includes top_qcd
     landscape.record(result, test, lecture="05")
+
+``load_smeared`` gives the same physics through a worse detector (the ``top_smeared`` card), for
+dataset-shift tests: taggers trained on ``top`` are evaluated on it, never trained.
 """
 from __future__ import annotations
 
@@ -23,8 +26,13 @@ from mlpp.data import JetDataset
 CARD = "top"
 #: The extra QCD jets that only ever serve as test jets.
 EXTRA_QCD_CARD = "top_qcd"
+#: The physics of ``top`` through a worse detector (datasets/top_smeared.yml): test jets only.
+SMEARED_CARD = "top_smeared"
 #: Training, validation and test fractions of the ``top`` card (stored in a seeded random order).
 SPLIT: tuple[float, float, float] = (0.5, 0.1, 0.4)
+#: The cards that functions of the thread load besides :data:`CARD`: 'mlpp data generate --needed'
+#: generates one for a notebook that calls its function (:func:`mlpp.data.cli.needed_cards`).
+CALL_CARDS: dict[str, str] = {"split": EXTRA_QCD_CARD, "load_smeared": SMEARED_CARD}
 
 
 def load(tier: str | None = None) -> JetDataset:
@@ -32,6 +40,19 @@ def load(tier: str | None = None) -> JetDataset:
     from mlpp import data
 
     return data.load(CARD, tier=settings.tier(tier))
+
+
+def load_smeared(tier: str | None = None) -> JetDataset:
+    """The ``top_smeared`` jets of ``tier``: the generator, jets and classes of ``top`` with another
+    seed, seen by a worse detector (the card's ``detector:`` block). Labels mean what they mean in ``top``."""
+    from mlpp import data
+
+    jets = data.load(SMEARED_CARD, tier=settings.tier(tier))
+    expected = data.load_card(CARD).class_names
+    if list(jets.class_names) != expected:
+        raise ValueError(f"{SMEARED_CARD} has the classes {list(jets.class_names)} but {CARD} has {expected}: "
+                         f"its labels would not mean the same; give both cards the same classes")
+    return jets
 
 
 def split(jets: JetDataset | None = None, tier: str | None = None) -> tuple[JetDataset, JetDataset, JetDataset]:

@@ -14,6 +14,9 @@ Each row is one event; both levels of that event are in the same row::
     miss, fake = zjet.misses(train), zjet.fakes(train)  # inefficiency and fake rows of the response matrix
     edges = zjet.BINS["mass"]                           # histogram bin edges per observable
 
+``zjet.load_smeared()`` gives the ``sim`` variant through a worse detector (the ``zjet_smeared`` card:
+another seed, the same particle-level physics, a wider detector response), for detector systematics.
+
 The six observables are OmniFold's (Andreassen et al., arXiv:1911.09107), defined in
 :mod:`mlpp.data.features` (:data:`~mlpp.data.features.UNFOLDING_OBSERVABLES`).
 """
@@ -29,6 +32,10 @@ from mlpp.data.features import UNFOLDING_OBSERVABLES
 CARD = "zjet"
 #: The card's variants (its classes), by label: 0 = simulation, 1 = pseudo-data.
 VARIANTS: tuple[str, str] = ("sim", "data")
+#: The ``sim`` variant through a worse detector (datasets/zjet_smeared.yml), its one class labelled 0.
+SMEARED_CARD = "zjet_smeared"
+#: The cards that functions of the thread load besides :data:`CARD` (:func:`mlpp.data.cli.needed_cards`).
+CALL_CARDS: dict[str, str] = {"load_smeared": SMEARED_CARD}
 #: The six observables per level, in the column order of :func:`observables`.
 OBSERVABLES: tuple[str, ...] = tuple(UNFOLDING_OBSERVABLES)
 #: Axis labels for plots.
@@ -65,6 +72,18 @@ def load(tier: str | None = None, variant: str | None = None) -> PairedDataset:
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS} or None, not {variant!r}")
     return events.subset(np.flatnonzero(events.labels == events.class_names.index(variant)))
+
+
+def load_smeared(tier: str | None = None) -> PairedDataset:
+    """The ``zjet_smeared`` events of ``tier``: the ``sim`` variant (label 0) with another seed, seen by
+    a worse detector (the card's ``detector:`` block); generated on first use."""
+    from mlpp import data
+
+    events = data.load(SMEARED_CARD, tier=settings.tier(tier))
+    if list(events.class_names) != [VARIANTS[0]]:
+        raise ValueError(f"{SMEARED_CARD} must hold the {VARIANTS[0]!r} variant alone (label 0), "
+                         f"not {list(events.class_names)}")
+    return events
 
 
 def split(events: PairedDataset, fractions: tuple[float, ...] = SPLIT) -> tuple[PairedDataset, ...]:
