@@ -43,6 +43,37 @@ def test_list_shows_cards_and_sizes(capsys, tiny_cards):
     assert "tiny" in out and "qg" in out and "40" in out
 
 
+def test_list_reports_a_broken_card_in_one_line_and_lists_the_rest(capsys, tiny_cards):
+    (tiny_cards / "broken.yml").write_text("name: broken\nseed: 1\n")
+    assert main(["data", "list"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().count("\n") == 0 and "broken.yml" in captured.err and "generator" in captured.err
+    assert "tiny" in captured.out and "qg" in captured.out
+
+
+def test_an_empty_environment_variable_means_the_default_folder(monkeypatch):
+    from mlpp import settings
+
+    monkeypatch.setenv("MLPP_CARDS", "")
+    assert settings.cards_dir() == settings.repo_root() / "datasets"
+
+
+def test_list_keeps_columns_aligned_for_long_card_names(capsys, tiny_cards):
+    import yaml
+
+    raw = yaml.safe_load((tiny_cards / "tiny.yml").read_text())
+    raw["name"] = "a_rather_long_card_name"
+    (tiny_cards / "a_rather_long_card_name.yml").write_text(yaml.safe_dump(raw))
+    assert main(["data", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], [line for line in lines[1:] if not line.startswith("(")]
+    assert len(rows) == 3
+    # every row's classes column starts where the header's does
+    start = header.index("classes")
+    assert all(row[start - 1] == " " and row[start] != " " for row in rows), lines
+    assert all(row[:start].rstrip() in {"a_rather_long_card_name", "qg", "tiny"} for row in rows), lines
+
+
 def test_verify_reports_a_corrupt_file(capsys, tiny_cards, tmp_path):
     from mlpp.settings import cache_dir
 

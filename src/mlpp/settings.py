@@ -40,12 +40,12 @@ def is_fast(value: str | None = None) -> bool:
 
 def cards_dir() -> Path:
     """Folder of the dataset cards (``datasets/*.yml``)."""
-    return Path(os.environ.get("MLPP_CARDS", repo_root() / "datasets"))
+    return Path(os.environ.get("MLPP_CARDS") or repo_root() / "datasets")  # an empty value means unset
 
 
 def cache_dir() -> Path:
     """Folder of generated data: ``$MLPP_DATA`` or ``datasets/cache`` (ignored by git)."""
-    path = Path(os.environ.get("MLPP_DATA", repo_root() / "datasets" / "cache"))
+    path = Path(os.environ.get("MLPP_DATA") or repo_root() / "datasets" / "cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -138,20 +138,30 @@ def _thread_module(name: str):
 
 
 def _list(args: argparse.Namespace) -> int:
-    from mlpp.data import available, dataset_path, load_card
+    from mlpp.data import CardError, available, dataset_path, load_card
 
-    print(f"{'card':8} {'classes':28} {'fast':>7} {'full':>7}  cached")
+    rows, bad = [], 0
     for name in available():
-        card = load_card(name)
+        try:
+            card = load_card(name)
+        except CardError as err:  # one broken card should not hide the others
+            print(f"mlpp data list: {err}", file=sys.stderr)
+            bad += 1
+            continue
         cached = [t for t in settings.TIERS if dataset_path(name, t).exists()]
         sizes = {t: "/".join(dict.fromkeys(str(card.n_per_class(t, ci)) for ci in range(len(card.classes))))
                  for t in ("fast", "full")}
         classes = "- (tracker hits)" if card.is_tracks else ",".join(card.class_names)
-        print(f"{name:8} {classes:28} {sizes['fast']:>7} {sizes['full']:>7}  "
-              f"{' '.join(cached) or '-'}   {card.title}")
+        rows.append((name, classes, sizes["fast"], sizes["full"], " ".join(cached) or "-", card.title))
+    # Columns as wide as their longest entry, so long card names and sizes stay aligned.
+    header = ("card", "classes", "fast", "full", "cached", "")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        print(f"{row[0]:{widths[0]}} {row[1]:{widths[1]}} {row[2]:>{widths[2]}} {row[3]:>{widths[3]}}  "
+              f"{row[4]:{widths[4]}}  {row[5]}".rstrip())
     print(f"(jets per class, events per class for an event or paired card, events for a tracks card; "
           f"cache: {settings.cache_dir()})")
-    return 0
+    return 1 if bad else 0
 
 
 def _verify(args: argparse.Namespace) -> int:
